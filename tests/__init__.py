@@ -1,0 +1,1 @@
+"""Tests for loadshed_ven and its simulated building."""

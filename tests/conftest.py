@@ -1,0 +1,16 @@
+"""Shared fixtures.
+
+Importing the integration here makes HA's loader find this checkout's
+``custom_components`` rather than the test harness's own (see the docs on testing).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from custom_components.loadshed_ven.const import DOMAIN  # noqa: F401
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Let HA load custom integrations in every test."""
