@@ -1,0 +1,759 @@
+"""Event parsing and level resolution (engine/schedule.py)."""
+
+from __future__ import annotations
+
+import copy
+import math
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from openleadr import messaging, objects
+
+from custom_components.loadshed_ven.engine.schedule import (
+    EventPlan,
+    Schedule,
+    Segment,
+    StableOffset,
+    normalise_event_id,
+    parse_event,
+)
+
+T0 = datetime(2026, 7, 1, 18, 0, tzinfo=UTC)
+MIN = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
+
+
+def interval(payload: Any = 2.0, duration: Any = HOUR, **extra: Any) -> dict[str, Any]:
+    return {"duration": duration, "signal_payload": payload, "uid": 0, **extra}
+
+
+def make_event(
+    *,
+    event_id: Any = "ev1",
+    mod: Any = 0,
+    status: Any = "far",
+    test: Any = False,
+    priority: Any = 1,
+    dtstart: Any = T0,
+    duration: Any = HOUR,
+    intervals: Any = None,
+    tolerance: Any = None,
+    signal_name: Any = "SIMPLE",
+) -> dict[str, Any]:
+    """An event dict shaped like the one openleadr 0.5.36 hands to on_event."""
+    period: dict[str, Any] = {"dtstart": dtstart, "duration": duration}
+    if tolerance is not None:
+        period["tolerance"] = tolerance
+    return {
+        "event_descriptor": {
+            "event_id": event_id,
+            "modification_number": mod,
+            "event_status": status,
+            "test_event": test,
+            "priority": priority,
+            "market_context": "http://mc",
+            "created_date_time": T0 - HOUR,
+            "modification_date_time": T0 - HOUR,
+        },
+        "active_period": period,
+        "event_signals": [
+            {
+                "signal_name": signal_name,
+                "signal_type": "level",
+                "signal_id": "s1",
+                "current_value": 0.0,
+                "intervals": [interval()] if intervals is None else intervals,
+            }
+        ],
+        "targets": [{"ven_id": "ven1"}],
+        "targets_by_type": {"ven_id": ["ven1"]},
+        "response_required": "always",
+    }
+
+
+def plan_of(raw: Any, random_offset: Any = 0.0) -> EventPlan:
+    result = parse_event(raw, random_offset=random_offset)
+    assert result.error is None, result.error
+    assert result.plan is not None
+    return result.plan
+
+
+def error_of(raw: Any) -> str:
+    result = parse_event(raw, random_offset=0.0)
+    assert result.plan is None
+    assert result.error is not None
+    return result.error
+
+
+def mutate(path: str, value: Any, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Copy the default event and set (or with ``...`` delete) the dotted ``path``."""
+    raw = copy.deepcopy(base or make_event())
+    *parents, last = path.split(".")
+    node: Any = raw
+    for part in parents:
+        node = node[int(part)] if part.isdigit() else node[part]
+    if value is ...:
+        del node[int(last) if last.isdigit() else last]
+    else:
+        node[int(last) if last.isdigit() else last] = value
+    return raw
+
+
+# --- parsing: accepted events -------------------------------------------------------------
+
+
+def test_single_interval_event() -> None:
+    plan = plan_of(make_event())
+    assert plan == EventPlan(
+        event_id="ev1",
+        modification_number=0,
+        status="far",
+        test_event=False,
+        priority=1,
+        start=T0,
+        end=T0 + HOUR,
+        offset=timedelta(0),
+        segments=(Segment(T0, T0 + HOUR, 2),),
+    )
+    assert not plan.cancelled
+
+
+def test_intervals_without_dtstart_follow_each_other() -> None:
+    raw = make_event(duration=90 * MIN, intervals=[interval(1.0, 30 * MIN), interval(3, 60 * MIN)])
+    assert plan_of(raw).segments == (
+        Segment(T0, T0 + 30 * MIN, 1),
+        Segment(T0 + 30 * MIN, T0 + 90 * MIN, 3),
+    )
+
+
+def test_own_dtstart_wins_and_gaps_are_level_zero() -> None:
+    raw = make_event(
+        intervals=[
+            interval(2.0, 10 * MIN, dtstart=T0),
+            interval(3.0, 10 * MIN, dtstart=T0 + 30 * MIN),
+            interval(1.0, 10 * MIN),  # follows the previous interval's end
+        ]
+    )
+    plan = plan_of(raw)
+    assert [s.start for s in plan.segments] == [T0, T0 + 30 * MIN, T0 + 40 * MIN]
+    assert plan.level_at(T0 + 15 * MIN) == 0
+    assert plan.level_at(T0 + 45 * MIN) == 1
+    assert plan.end == T0 + 50 * MIN
+
+
+def test_open_ended_event() -> None:
+    raw = make_event(duration=timedelta(0), intervals=[interval(1.0, 10 * MIN), interval(2.0, 0)])
+    raw["event_signals"][0]["intervals"][1]["duration"] = timedelta(0)
+    plan = plan_of(raw)
+    assert plan.end is None
+    assert plan.segments[-1] == Segment(T0 + 10 * MIN, None, 2)
+    assert plan.level_at(T0 + timedelta(days=400)) == 2
+
+
+def test_open_ended_last_interval_stops_at_active_period_end() -> None:
+    raw = make_event(intervals=[interval(1.0, 10 * MIN), interval(2.0, timedelta(0))])
+    assert plan_of(raw).segments[-1] == Segment(T0 + 10 * MIN, T0 + HOUR, 2)
+
+
+def test_segments_are_clipped_to_the_active_period() -> None:
+    raw = make_event(
+        intervals=[
+            interval(1.0, 30 * MIN, dtstart=T0 - 10 * MIN),
+            interval(2.0, 60 * MIN),
+            interval(3.0, 60 * MIN),  # entirely after the active period: dropped
+        ]
+    )
+    assert plan_of(raw).segments == (
+        Segment(T0, T0 + 20 * MIN, 1),
+        Segment(T0 + 20 * MIN, T0 + HOUR, 2),
+    )
+
+
+def test_open_ended_active_period_keeps_finite_intervals() -> None:
+    plan = plan_of(make_event(duration=timedelta(0)))
+    assert plan.end == T0 + HOUR
+
+
+@pytest.mark.parametrize("name", ["SIMPLE", "simple", " Simple "])
+def test_signal_name_is_case_insensitive(name: str) -> None:
+    assert plan_of(make_event(signal_name=name)).segments[0].level == 2
+
+
+def test_other_signals_are_ignored() -> None:
+    raw = make_event()
+    raw["event_signals"][:0] = [
+        {"signal_name": "ELECTRICITY_PRICE", "intervals": [interval(9.5)]},
+        {"signal_name": "x-custom", "intervals": []},
+        {"signal_name": None},
+        "not a signal",
+    ]
+    assert plan_of(raw).segments == (Segment(T0, T0 + HOUR, 2),)
+
+
+def test_times_are_converted_to_utc() -> None:
+    eastern = timezone(timedelta(hours=-4))
+    plan = plan_of(make_event(dtstart=T0.astimezone(eastern)))
+    assert plan.start == T0
+    assert plan.start.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    ("raw_id", "expected"),
+    [("ev1", "ev1"), ("  ev 2 ", "ev 2"), (7, "7"), (1.5, "1.5")],
+)
+def test_event_ids_become_text(raw_id: Any, expected: str) -> None:
+    # openleadr turns a numeric id such as "007" into the int 7.
+    assert plan_of(make_event(event_id=raw_id)).event_id == expected
+
+
+@pytest.mark.parametrize("value", [None, "", "  ", True, [], 3j])
+def test_unusable_event_ids(value: Any) -> None:
+    assert normalise_event_id(value) is None
+
+
+@pytest.mark.parametrize(
+    ("flag", "expected"),
+    [
+        (False, False),
+        (True, True),
+        ("false", False),
+        (" FALSE ", False),
+        ("true", True),
+        ("yes", True),  # OpenADR rule 006: anything but false is a test
+        (1, True),
+        (None, False),
+        (..., False),
+    ],
+)
+def test_test_event_flag(flag: Any, expected: bool) -> None:
+    raw = mutate("event_descriptor.test_event", flag)
+    assert plan_of(raw).test_event is expected
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, 0), (..., 0), (0, 0), (5, 5)])
+def test_priority(value: Any, expected: int) -> None:
+    assert plan_of(mutate("event_descriptor.priority", value)).priority == expected
+
+
+@pytest.mark.parametrize(("value", "expected"), [(..., "none"), ("ACTIVE ", "active")])
+def test_status_text(value: Any, expected: str) -> None:
+    assert plan_of(mutate("event_descriptor.event_status", value)).status == expected
+
+
+def test_completed_event_is_kept_and_pruned_later() -> None:
+    plan = plan_of(make_event(status="completed", dtstart=T0 - 2 * HOUR))
+    assert plan.level_at(T0) == 0
+    schedule = Schedule()
+    schedule.upsert(plan)
+    assert schedule.prune(T0) == ["ev1"]
+
+
+# --- parsing: cancellation ----------------------------------------------------------------
+
+
+def test_cancelled_event_keeps_timing_but_has_no_level() -> None:
+    plan = plan_of(make_event(status="cancelled", mod=1))
+    assert plan.cancelled
+    assert plan.segments == (Segment(T0, T0 + HOUR, 2),)
+    assert plan.level_at(T0) == 0
+    assert plan.boundaries() == []
+    assert plan.next_change_after(T0 - HOUR) is None
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("active_period", ...),
+        ("event_signals", ...),
+        ("event_signals.0.intervals.0.signal_payload", 7.0),
+        ("event_descriptor.priority", "high"),
+        ("active_period.dtstart", datetime.max.replace(tzinfo=UTC)),
+    ],
+)
+def test_malformed_cancel_is_still_a_cancel(path: str, value: Any) -> None:
+    plan = plan_of(mutate(path, value, make_event(status="Cancelled", mod=3)))
+    assert plan.cancelled
+    assert plan.modification_number == 3
+    assert (plan.start, plan.end, plan.segments, plan.priority) == (None, None, (), 0)
+
+
+def test_cancel_still_needs_a_modification_number() -> None:
+    raw = mutate("event_descriptor.modification_number", ..., make_event(status="cancelled"))
+    assert "modification_number" in error_of(raw)
+
+
+# --- parsing: rejected events -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw", [None, "event", 42, ["event_descriptor"]])
+def test_non_dict_input(raw: Any) -> None:
+    result = parse_event(raw, random_offset=0.0)
+    assert (result.event_id, result.plan) == (None, None)
+    assert result.error == "the event is not a dictionary"
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({}, "no event_descriptor"),
+        ({"event_descriptor": "ev1"}, "no event_descriptor"),
+        (mutate("event_descriptor.event_id", ...), "no usable event_id"),
+        (mutate("event_descriptor.event_id", True), "no usable event_id"),
+    ],
+)
+def test_rejections_without_an_event_id(raw: Any, message: str) -> None:
+    result = parse_event(raw, random_offset=0.0)
+    assert result.event_id is None
+    assert result.error is not None
+    assert message in result.error
+
+
+NAIVE = datetime(2026, 7, 1, 18, 0)  # noqa: DTZ001 - deliberately naive
+
+REJECTIONS: list[tuple[str, Any, str]] = [
+    # descriptor
+    ("event_descriptor.modification_number", ..., "modification_number"),
+    ("event_descriptor.modification_number", -1, "modification_number"),
+    ("event_descriptor.modification_number", True, "modification_number"),
+    ("event_descriptor.modification_number", "1", "modification_number"),
+    ("event_descriptor.event_status", 5, "event_status 5 is not text"),
+    ("event_descriptor.priority", -1, "priority -1"),
+    ("event_descriptor.priority", True, "priority True"),
+    ("event_descriptor.priority", 1.0, "priority 1.0"),
+    # active period
+    ("active_period", ..., "no active_period"),
+    ("active_period", [T0, HOUR], "no active_period"),
+    ("active_period.dtstart", ..., "active period start is missing"),
+    ("active_period.dtstart", "2026-07-01T18:00:00", "has no time zone"),
+    ("active_period.dtstart", NAIVE, "has no time zone"),
+    ("active_period.dtstart", 1_780_000_000, "is not a date and time"),
+    ("active_period.duration", ..., "active period has no duration"),
+    ("active_period.duration", "PT1H", "is not a time span"),
+    ("active_period.duration", 3600, "is not a time span"),
+    ("active_period.duration", -MIN, "negative duration"),
+    ("active_period.dtstart", datetime.max.replace(tzinfo=UTC), "out of range"),
+    (
+        "active_period.dtstart",
+        datetime.max.replace(tzinfo=timezone(timedelta(hours=-5))),
+        "out of range",
+    ),
+    # start-after tolerance
+    ("active_period.tolerance", ["PT5M"], "tolerance is unreadable"),
+    ("active_period.tolerance", {"tolerate": "PT5M"}, "tolerance is unreadable"),
+    ("active_period.tolerance", {"tolerate": {"startafter": -MIN}}, "negative duration"),
+    ("active_period.tolerance", {"tolerate": {"startafter": "PT5M"}}, "not a time span"),
+    # signals
+    ("event_signals", ..., "no list of event_signals"),
+    ("event_signals", {"signal_name": "SIMPLE"}, "no list of event_signals"),
+    ("event_signals", "SIMPLE", "no list of event_signals"),
+    ("event_signals", [], "no SIMPLE signal"),
+    ("event_signals.0.signal_name", "ELECTRICITY_PRICE", "no SIMPLE signal"),
+    ("event_signals.0.signal_name", 1, "no SIMPLE signal"),
+    ("event_signals.0.intervals", ..., "no intervals"),
+    ("event_signals.0.intervals", {"duration": HOUR}, "no intervals"),
+    # intervals
+    ("event_signals.0.intervals.0", "PT1H", "interval 1 is not a dictionary"),
+    ("event_signals.0.intervals.0.dtstart", "2026-07-01T18:00:00+00:00", "no time zone"),
+    ("event_signals.0.intervals.0.dtstart", NAIVE, "no time zone"),
+    ("event_signals.0.intervals.0.dtstart", T0 + 2 * HOUR, "no interval falls inside"),
+    ("event_signals.0.intervals.0.duration", "PT1H", "not a time span"),
+    ("event_signals.0.intervals.0.signal_payload", 1.5, "not a whole number"),
+    ("event_signals.0.intervals.0.signal_payload", math.nan, "not a whole number"),
+    ("event_signals.0.intervals.0.signal_payload", math.inf, "not a whole number"),
+    ("event_signals.0.intervals.0.signal_payload", 4, "outside 0-3"),
+    ("event_signals.0.intervals.0.signal_payload", 10**400, "outside 0-3"),
+    ("event_signals.0.intervals.0.signal_payload", True, "is not a number"),
+    ("event_signals.0.intervals.0.signal_payload", None, "is not a number"),
+    ("event_signals.0.intervals.0.signal_payload", "2", "is not a number"),
+    ("event_signals.0.intervals.0.signal_payload", ..., "is not a number"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "message"), REJECTIONS)
+def test_rejections(path: str, value: Any, message: str) -> None:
+    result = parse_event(mutate(path, value), random_offset=0.0)
+    assert result.plan is None
+    assert result.event_id == "ev1"
+    assert result.error is not None
+    assert message in result.error
+
+
+def two_intervals(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    return make_event(intervals=[first, second])
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (
+            make_event(intervals=[interval(1.0, timedelta(0)), interval(2.0, 10 * MIN)]),
+            "interval 1 has duration 0; only the last interval may be open-ended",
+        ),
+        (
+            two_intervals(interval(1.0, 30 * MIN), interval(2.0, 10 * MIN, dtstart=T0 + 10 * MIN)),
+            "interval 2 starts before interval 1 ends",
+        ),
+        (
+            make_event(intervals=[interval(1.0, 10 * MIN), {"signal_payload": 2.0}]),
+            "interval 2 has no duration",
+        ),
+    ],
+)
+def test_interval_sequence_rejections(raw: dict[str, Any], message: str) -> None:
+    assert error_of(raw) == message
+
+
+def test_two_simple_signals_are_ambiguous() -> None:
+    raw = make_event()
+    raw["event_signals"].append(copy.deepcopy(raw["event_signals"][0]))
+    assert error_of(raw) == "the event has more than one SIMPLE signal"
+
+
+# Malformed VTN input seen against the real client (notes/openleadr.md §8): what openleadr
+# delivers to the handler, and what the schedule makes of it.
+FIELD_CASES: list[tuple[str, dict[str, Any], str | None]] = [
+    ("intervals without dtstart", make_event(), None),
+    ("SIMPLE level 5", mutate("event_signals.0.intervals.0.signal_payload", 5.0), "outside 0-3"),
+    ("SIMPLE level -1", mutate("event_signals.0.intervals.0.signal_payload", -1.0), "outside"),
+    ("payload 'high'", mutate("event_signals.0.intervals.0.signal_payload", "high"), "number"),
+    ("empty intervals", make_event(intervals=[]), "no intervals"),
+    ("signalName FOO", make_event(signal_name="FOO"), "no SIMPLE signal"),
+    ("x-custom signal only", make_event(signal_name="x-custom"), "no SIMPLE signal"),
+    ("duration -PT1M", mutate("active_period.duration", -MIN), "negative"),
+    ("interval -PT1M", make_event(intervals=[interval(1.0, -MIN)]), "negative"),
+    ("PT0S (open-ended)", make_event(duration=timedelta(0)), None),
+    ("interval without duration", make_event(intervals=[{"signal_payload": 1.0}]), "duration"),
+    ("dtstart without Z", make_event(dtstart="2026-07-01T18:00:00"), "no time zone"),
+    ("+00:00 dtstart", make_event(dtstart="2026-07-01T18:00:00+00:00"), "no time zone"),
+    ("already completed", make_event(dtstart=T0 - timedelta(days=1)), None),
+]
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"), [c[1:] for c in FIELD_CASES], ids=[c[0] for c in FIELD_CASES]
+)
+def test_field_cases(raw: dict[str, Any], message: str | None) -> None:
+    result = parse_event(raw, random_offset=0.0)
+    if message is None:
+        assert result.plan is not None
+    else:
+        assert result.error is not None
+        assert message in result.error
+
+
+# --- start-after randomisation ------------------------------------------------------------
+
+WINDOW = {"tolerate": {"startafter": 10 * MIN}}
+
+
+@pytest.mark.parametrize(
+    ("fraction", "offset"),
+    [(0.0, timedelta(0)), (0.5, 5 * MIN), (1, 10 * MIN), (2.0, 10 * MIN), (-1.0, timedelta(0))],
+)
+def test_fixed_fraction_offset(fraction: float, offset: timedelta) -> None:
+    plan = plan_of(make_event(tolerance=WINDOW), random_offset=fraction)
+    assert plan.offset == offset
+    assert plan.start == T0 + offset
+    assert plan.segments == (Segment(T0 + offset, T0 + HOUR + offset, 2),)
+
+
+def test_nan_fraction_means_no_offset() -> None:
+    assert plan_of(make_event(tolerance=WINDOW), random_offset=math.nan).offset == timedelta(0)
+
+
+def test_open_ended_segment_is_shifted_too() -> None:
+    raw = make_event(duration=timedelta(0), tolerance=WINDOW, intervals=[interval(1.0, 0 * MIN)])
+    assert plan_of(raw, random_offset=1.0).segments == (Segment(T0 + 10 * MIN, None, 1),)
+
+
+@pytest.mark.parametrize(
+    ("drawn", "offset"), [(3 * MIN, 3 * MIN), (HOUR, 10 * MIN), (-MIN, 0 * MIN)]
+)
+def test_offset_source_is_asked_and_clamped(drawn: timedelta, offset: timedelta) -> None:
+    calls: list[tuple[str, timedelta]] = []
+
+    def source(event_id: str, window: timedelta) -> timedelta:
+        calls.append((event_id, window))
+        return drawn
+
+    assert plan_of(make_event(tolerance=WINDOW), random_offset=source).offset == offset
+    assert calls == [("ev1", 10 * MIN)]
+
+
+@pytest.mark.parametrize(
+    "tolerance",
+    [None, {}, {"tolerate": None}, {"tolerate": {}}, {"tolerate": {"startafter": timedelta(0)}}],
+)
+def test_no_window_means_no_offset(tolerance: Any) -> None:
+    def source(event_id: str, window: timedelta) -> timedelta:
+        raise AssertionError("not asked without a window")
+
+    raw = mutate("active_period.tolerance", tolerance)
+    assert plan_of(raw, random_offset=source).offset == timedelta(0)
+
+
+def test_openleadr_object_form_of_tolerance() -> None:
+    raw = make_event(tolerance={"startafter": 10 * MIN})
+    assert plan_of(raw, random_offset=1.0).offset == 10 * MIN
+
+
+def test_stable_offset_survives_modifications_and_restarts() -> None:
+    first = plan_of(make_event(tolerance=WINDOW), random_offset=StableOffset("ven-a"))
+    modified = make_event(tolerance=WINDOW, mod=4, intervals=[interval(3.0)])
+    second = plan_of(modified, random_offset=StableOffset("ven-a"))
+    assert first.offset == second.offset
+    assert timedelta(0) <= first.offset <= 10 * MIN
+    assert first.offset.microseconds == 0
+
+
+def test_stable_offset_spreads_events_and_vens() -> None:
+    window = HOUR
+    offsets = {StableOffset("ven-a")(f"ev{n}", window) for n in range(20)}
+    assert len(offsets) > 10
+    assert all(timedelta(0) <= o <= window for o in offsets)
+    assert StableOffset("ven-a")("ev1", window) != StableOffset("ven-b")("ev1", window)
+    assert StableOffset("ven-a")("ev1", timedelta(0)) == timedelta(0)
+
+
+# --- EventPlan queries --------------------------------------------------------------------
+
+
+@pytest.fixture
+def stepped() -> EventPlan:
+    """Level 1 for 30 min, 1 again for 30 min, 3 for 30 min, from T0."""
+    return plan_of(
+        make_event(
+            duration=90 * MIN,
+            intervals=[interval(1.0, 30 * MIN), interval(1.0, 30 * MIN), interval(3.0, 30 * MIN)],
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("at", "level"),
+    [(-MIN, 0), (0 * MIN, 1), (59 * MIN, 1), (60 * MIN, 3), (89 * MIN, 3), (90 * MIN, 0)],
+)
+def test_plan_level_at(stepped: EventPlan, at: timedelta, level: int) -> None:
+    assert stepped.level_at(T0 + at) == level
+
+
+@pytest.mark.parametrize(
+    ("at", "change"),
+    [(-HOUR, 0 * MIN), (0 * MIN, 60 * MIN), (30 * MIN, 60 * MIN), (60 * MIN, 90 * MIN)],
+)
+def test_plan_next_change_skips_equal_levels(
+    stepped: EventPlan, at: timedelta, change: timedelta
+) -> None:
+    assert stepped.next_change_after(T0 + at) == T0 + change
+
+
+def test_plan_next_change_after_the_end(stepped: EventPlan) -> None:
+    assert stepped.next_change_after(T0 + 90 * MIN) is None
+    assert stepped.boundaries() == [T0 + n * 30 * MIN for n in range(4)]
+
+
+def test_plan_rejects_naive_times(stepped: EventPlan) -> None:
+    with pytest.raises(ValueError, match="naive"):
+        stepped.level_at(NAIVE)
+    with pytest.raises(ValueError, match="naive"):
+        stepped.next_change_after(NAIVE)
+
+
+# --- Schedule -----------------------------------------------------------------------------
+
+
+def plan(
+    event_id: str,
+    level: float = 2.0,
+    start: datetime = T0,
+    length: timedelta = HOUR,
+    **kwargs: Any,
+) -> EventPlan:
+    raw = make_event(
+        event_id=event_id,
+        dtstart=start,
+        duration=length,
+        intervals=[interval(level, length)],
+        **kwargs,
+    )
+    return plan_of(raw)
+
+
+def test_upsert_keeps_the_newest_modification() -> None:
+    schedule = Schedule()
+    assert schedule.upsert(plan("a", mod=1))
+    assert schedule.upsert(plan("a", 3.0, mod=1))  # re-delivery replaces
+    assert not schedule.upsert(plan("a", 1.0, mod=0))  # stale
+    assert schedule.level_at(T0) == 3
+    assert schedule.upsert(plan("a", 1.0, mod=2))
+    assert schedule.level_at(T0) == 1
+    stored = schedule.get("a")
+    assert stored is not None
+    assert stored.modification_number == 2
+    assert schedule.get("b") is None
+
+
+def test_remove_and_retain_only() -> None:
+    schedule = Schedule()
+    for event_id in ("a", "b", "c"):
+        schedule.upsert(plan(event_id))
+    assert schedule.remove("b")
+    assert not schedule.remove("b")
+    schedule.upsert(plan("d"))
+    assert schedule.retain_only(["c", "x"]) == ["a", "d"]
+    assert [p.event_id for p in schedule.plans] == ["c"]
+    assert schedule.retain_only([]) == ["c"]
+    assert schedule.plans == ()
+
+
+def test_highest_level_wins() -> None:
+    schedule = Schedule()
+    schedule.upsert(plan("low", 1.0, priority=1))
+    schedule.upsert(plan("high", 3.0, priority=9))
+    active = schedule.active_event_at(T0)
+    assert active is not None
+    assert active.event_id == "high"
+    assert schedule.level_at(T0) == 3
+
+
+@pytest.mark.parametrize(
+    ("a_kwargs", "b_kwargs", "winner"),
+    [
+        ({"priority": 2}, {"priority": 1}, "b"),  # lower number = higher priority
+        ({"priority": 0}, {"priority": 9}, "b"),  # 0 means no priority: the lowest
+        ({"priority": 3, "start": T0 - MIN}, {"priority": 3}, "a"),  # earlier start
+        ({"priority": 3}, {"priority": 3}, "a"),  # then the event id
+    ],
+)
+def test_ties_on_level(a_kwargs: dict[str, Any], b_kwargs: dict[str, Any], winner: str) -> None:
+    schedule = Schedule()
+    schedule.upsert(plan("b", **b_kwargs))
+    schedule.upsert(plan("a", **a_kwargs))
+    active = schedule.active_event_at(T0)
+    assert active is not None
+    assert active.event_id == winner
+
+
+def test_test_events_count_only_when_asked() -> None:
+    test_plan = plan("t", 3.0, test=True)
+    quiet, acting = Schedule(), Schedule(act_on_test=True)
+    for schedule in (quiet, acting):
+        schedule.upsert(test_plan)
+        schedule.upsert(plan("real", 1.0))
+    assert quiet.level_at(T0) == 1
+    assert acting.level_at(T0) == 3
+
+
+def test_cancelled_events_do_not_count() -> None:
+    schedule = Schedule()
+    schedule.upsert(plan("a", 3.0))
+    schedule.upsert(plan("a", 3.0, status="cancelled", mod=1))
+    assert schedule.level_at(T0) == 0
+    assert schedule.active_event_at(T0) is None
+    assert schedule.next_change_after(T0 - HOUR) is None
+
+
+def test_level_zero_interval_still_names_its_event() -> None:
+    schedule = Schedule()
+    schedule.upsert(plan("zero", 0.0))
+    active = schedule.active_event_at(T0)
+    assert active is not None
+    assert active.event_id == "zero"
+    assert schedule.level_at(T0) == 0
+    assert schedule.active_event_at(T0 + HOUR) is None
+
+
+def test_next_change_across_events() -> None:
+    schedule = Schedule()
+    schedule.upsert(plan("a", 2.0, T0, 2 * HOUR))
+    schedule.upsert(plan("b", 1.0, T0 + HOUR, 2 * HOUR))  # hidden under a, then drives
+    schedule.upsert(plan("t", 3.0, T0 + 30 * MIN, 10 * MIN, test=True))  # ignored
+    expected = [T0, T0 + 2 * HOUR, T0 + 3 * HOUR, None]
+    t: datetime | None = T0 - HOUR
+    seen: list[datetime | None] = []
+    while t is not None:
+        t = schedule.next_change_after(t)
+        seen.append(t)
+    assert seen == expected
+    assert schedule.level_at(T0 + 150 * MIN) == 1
+
+
+def test_next_change_when_the_driving_event_changes_at_the_same_level() -> None:
+    schedule = Schedule()
+    schedule.upsert(plan("a", 2.0, T0, HOUR, priority=1))
+    schedule.upsert(plan("b", 2.0, T0, 2 * HOUR, priority=2))
+    assert schedule.next_change_after(T0) == T0 + HOUR
+    active = schedule.active_event_at(T0 + HOUR)
+    assert active is not None
+    assert active.event_id == "b"
+
+
+def test_prune_drops_only_finished_events() -> None:
+    schedule = Schedule()
+    schedule.upsert(plan("done", start=T0 - 2 * HOUR))
+    schedule.upsert(plan("now"))
+    schedule.upsert(
+        plan_of(
+            make_event(
+                event_id="open", duration=timedelta(0), intervals=[interval(1.0, timedelta(0))]
+            )
+        )
+    )
+    cancel = make_event(event_id="odd-cancel", status="cancelled")
+    del cancel["active_period"]
+    schedule.upsert(plan_of(cancel))
+    assert schedule.prune(T0) == ["done"]
+    assert schedule.prune(T0 + HOUR) == ["now"]
+    assert [p.event_id for p in schedule.plans] == ["open", "odd-cancel"]
+
+
+@pytest.mark.parametrize("method", ["level_at", "active_event_at", "next_change_after", "prune"])
+def test_schedule_rejects_naive_times(method: str) -> None:
+    with pytest.raises(ValueError, match="naive"):
+        getattr(Schedule(), method)(NAIVE)
+
+
+# --- the real thing -----------------------------------------------------------------------
+
+
+def test_event_as_openleadr_delivers_it() -> None:
+    """Round-trip an oadrDistributeEvent through openleadr's own message code."""
+    event = objects.Event(
+        event_descriptor=objects.EventDescriptor(
+            event_id="007",
+            modification_number=2,
+            market_context="http://mc",
+            event_status="far",
+            priority=1,
+            test_event=False,
+        ),
+        active_period=objects.ActivePeriod(
+            dtstart=T0, duration=HOUR, tolerance={"startafter": 10 * MIN}
+        ),
+        event_signals=[
+            objects.EventSignal(
+                signal_name="SIMPLE",
+                signal_type="level",
+                signal_id="s1",
+                intervals=[
+                    objects.Interval(dtstart=T0, duration=20 * MIN, signal_payload=1),
+                    objects.Interval(dtstart=T0 + 20 * MIN, duration=40 * MIN, signal_payload=3),
+                ],
+            )
+        ],
+        targets=[objects.Target(ven_id="ven1")],
+    )
+    xml = messaging.create_message(
+        "oadrDistributeEvent", request_id="r1", vtn_id="vtn", events=[event]
+    )
+    _, payload = messaging.parse_message(xml)
+    delivered = payload["events"][0]
+    assert delivered["active_period"]["tolerance"] == {"tolerate": {"startafter": 10 * MIN}}
+    result = plan_of(delivered, random_offset=0.5)
+    # openleadr parses the numeric id "007" into the int 7.
+    assert (result.event_id, result.modification_number, result.offset) == ("7", 2, 5 * MIN)
+    assert result.segments == (
+        Segment(T0 + 5 * MIN, T0 + 25 * MIN, 1),
+        Segment(T0 + 25 * MIN, T0 + 65 * MIN, 3),
+    )
