@@ -1,0 +1,121 @@
+"""What the building holds for each override point, and the interface to the BACnet side.
+
+The engine never talks BACnet itself: it asks an :class:`OverrideWriter` to write or release one
+point and gets back what the controller's priority array *verifiably* holds afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from .points import OverridePoint, PointValue
+
+
+class FailureKind(StrEnum):
+    """Why a write, release or read did not verify. Values are stable (used in translations)."""
+
+    OFFLINE = "offline"  # no answer within the timeout
+    ACCESS_DENIED = "access_denied"  # the controller refused the write
+    UNKNOWN_OBJECT = "unknown_object"  # no such object on that controller
+    NOT_VERIFIED = "not_verified"  # the write was accepted but the slot does not hold it
+    ERROR = "error"  # any other BACnet error, reject or abort
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    """The result of one operation on one point, as read back from the controller."""
+
+    ok: bool
+    # What our priority slot holds after the operation (None: NULL, or unknown when not ok).
+    slot_value: PointValue | None = None
+    # The highest-priority slot held by someone else above ours, if any ("owned by priority N").
+    owner_priority: int | None = None
+    failure: FailureKind | None = None
+    detail: str | None = None
+
+
+class OverrideWriter(Protocol):
+    """Writes, releases and reads one point; implemented by the BACnet adapter."""
+
+    async def write(self, point: OverridePoint, value: PointValue) -> Outcome:
+        """Write ``value`` at the point's priority, then read that slot back."""
+
+    async def release(self, point: OverridePoint) -> Outcome:
+        """Write NULL at the point's priority, then read that slot back."""
+
+    async def read(self, point: OverridePoint) -> Outcome:
+        """Read the point's slot (and who owns the point) without writing."""
+
+
+class PointStatus(StrEnum):
+    """Where a point stands. Stable values (used in translations and attributes)."""
+
+    RELEASED = "released"  # our slot is verified NULL
+    HELD = "held"  # our value is verified in our slot and wins
+    OWNED = "owned"  # our value is in our slot, but a higher-priority slot wins
+    FAILED = "failed"  # the last operation did not verify; the slot may hold our value
+
+
+@dataclass(frozen=True, kw_only=True)
+class PointState:
+    """The engine's record of one point. Immutable: every change makes a new one."""
+
+    point: OverridePoint
+    status: PointStatus = PointStatus.RELEASED
+    written_value: PointValue | None = None  # the value we last asked for (None after a release)
+    event_id: str | None = None  # the event (or manual shed) it was written for
+    written_at: datetime | None = None
+    verified: bool = True
+    owner_priority: int | None = None
+    failure: FailureKind | None = None
+    detail: str | None = None
+    operator_released: bool = False  # released by a person; stays released for this event
+
+    @property
+    def holds_override(self) -> bool:
+        """True while our slot may hold a value: anything not verified released."""
+        return self.status is not PointStatus.RELEASED
+
+    def after_write(
+        self, value: PointValue, outcome: Outcome, event_id: str | None, at: datetime
+    ) -> PointState:
+        """The state once a write of ``value`` returned ``outcome``."""
+        if outcome.ok:
+            status = PointStatus.OWNED if outcome.owner_priority is not None else PointStatus.HELD
+        else:
+            status = PointStatus.FAILED
+        return replace(
+            self,
+            status=status,
+            written_value=value,
+            event_id=event_id,
+            written_at=at,
+            verified=outcome.ok,
+            owner_priority=outcome.owner_priority,
+            failure=outcome.failure,
+            detail=outcome.detail,
+        )
+
+    def after_release(self, outcome: Outcome, at: datetime) -> PointState:
+        """The state once a release returned ``outcome``; a failed release keeps the value."""
+        if not outcome.ok:
+            return replace(
+                self,
+                status=PointStatus.FAILED,
+                verified=False,
+                failure=outcome.failure,
+                detail=outcome.detail,
+            )
+        return replace(
+            self,
+            status=PointStatus.RELEASED,
+            written_value=None,
+            written_at=at,
+            verified=True,
+            owner_priority=outcome.owner_priority,
+            failure=None,
+            detail=None,
+        )

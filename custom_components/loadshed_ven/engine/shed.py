@@ -1,0 +1,198 @@
+"""Turn a SIMPLE level into verified overrides on every configured point, and back.
+
+The controller keeps one :class:`PointState` per configured point. Callers say *what* the building
+should be doing (a level for an event, release everything, an operator's choice for one point); the
+controller works out which points need a write or a release, runs them through the writer (which
+bounds concurrency and timeouts) and records what each controller verifiably holds.
+
+Only configured points are ever touched, and only with their configured values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from .overrides import FailureKind, Outcome, OverrideWriter, PointState
+from .points import OverridePoint, PointValue, value_for_level
+
+type StateListener = Callable[[Sequence[PointState]], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShedPolicy:
+    """Which SIMPLE levels shed. Levels at or above ``shed_level`` shed; anything else is normal."""
+
+    shed_level: int = 1
+    normal_level: int = 0
+
+    def __post_init__(self) -> None:
+        """Refuse a policy that cannot be acted on."""
+        if not 1 <= self.shed_level <= 3:
+            raise ValueError("the shed level must be 1, 2 or 3")
+        if not 0 <= self.normal_level < self.shed_level:
+            raise ValueError("the normal level must be below the shed level")
+
+    def sheds(self, level: int) -> bool:
+        """True when ``level`` means "shed"."""
+        return self.shed_level <= level <= 3
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApplyReport:
+    """What one pass changed: keys of points written, released and failed."""
+
+    written: tuple[str, ...] = ()
+    released: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()
+
+
+class ShedController:
+    """Owns the override state of one building (one config entry)."""
+
+    def __init__(
+        self,
+        points: Iterable[OverridePoint],
+        writer: OverrideWriter,
+        *,
+        policy: ShedPolicy | None = None,
+        clock: Callable[[], datetime],
+    ) -> None:
+        """Start with every point released (reconciling a previous run is the caller's job)."""
+        self._writer = writer
+        self._policy = policy or ShedPolicy()
+        self._clock = clock
+        self._states: dict[str, PointState] = {p.key: PointState(point=p) for p in points}
+        self._lock = asyncio.Lock()
+        self._listeners: list[StateListener] = []
+        self.level = 0
+        self.event_id: str | None = None
+
+    @property
+    def policy(self) -> ShedPolicy:
+        """The shed policy in force."""
+        return self._policy
+
+    def states(self) -> list[PointState]:
+        """Every point's state, in configuration order."""
+        return list(self._states.values())
+
+    def state(self, key: str) -> PointState:
+        """One point's state; ``KeyError`` for a point that is not configured."""
+        return self._states[key]
+
+    def restore(self, state: PointState) -> None:
+        """Adopt a state recovered from a previous run (only for a configured point)."""
+        if state.point.key not in self._states:
+            raise KeyError(state.point.key)
+        self._states[state.point.key] = state
+
+    def add_listener(self, listener: StateListener) -> Callable[[], None]:
+        """Call ``listener`` with the changed states after each pass; returns an unsubscribe."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    @property
+    def shedding(self) -> bool:
+        """True while the current level sheds."""
+        return self._policy.sheds(self.level)
+
+    async def apply_level(self, level: int, event_id: str | None) -> ApplyReport:
+        """Make every point match ``level`` for ``event_id`` (write, rewrite or release).
+
+        Points an operator released during this event stay released. A new event id clears
+        those choices.
+        """
+        if not 0 <= level <= 3:
+            raise ValueError(f"SIMPLE level {level} is outside 0-3")
+        async with self._lock:
+            if event_id != self.event_id:
+                for key, st in self._states.items():
+                    if st.operator_released:
+                        self._states[key] = replace(st, operator_released=False)
+            self.level, self.event_id = level, event_id
+            targets = {
+                key: (
+                    None
+                    if st.operator_released or not self._policy.sheds(level)
+                    else value_for_level(st.point, level)
+                )
+                for key, st in self._states.items()
+            }
+            return await self._converge(targets)
+
+    async def release_all(self) -> ApplyReport:
+        """Release every point that may hold our value; the level falls back to normal."""
+        async with self._lock:
+            self.level = self._policy.normal_level
+            return await self._converge(dict.fromkeys(self._states))
+
+    async def release_point(self, key: str) -> PointState:
+        """An operator releases one point; it stays released for the rest of this event."""
+        async with self._lock:
+            self._states[key] = replace(self._states[key], operator_released=True)
+            await self._converge({key: None})
+            return self._states[key]
+
+    async def hold_point(self, key: str) -> PointState:
+        """An operator (re)applies one point: the current level's value, else level 1's."""
+        async with self._lock:
+            st = replace(self._states[key], operator_released=False)
+            self._states[key] = st
+            level = self.level if self._policy.sheds(self.level) else 1
+            await self._converge({key: value_for_level(st.point, level)})
+            return self._states[key]
+
+    async def retry_failed(self) -> ApplyReport:
+        """Try again every point whose last operation did not verify."""
+        async with self._lock:
+            targets = {
+                key: st.written_value
+                for key, st in self._states.items()
+                if not st.verified and st.holds_override
+            }
+            return await self._converge(targets)
+
+    async def _converge(self, targets: dict[str, PointValue | None]) -> ApplyReport:
+        """Write or release each point whose state differs from its target, concurrently."""
+        work: list[tuple[str, PointValue | None]] = []
+        for key, target in targets.items():
+            st = self._states[key]
+            if target is None:
+                if st.holds_override:
+                    work.append((key, None))
+            elif not (st.verified and st.written_value == target and st.holds_override):
+                work.append((key, target))
+        if not work:
+            return ApplyReport()
+        outcomes = await asyncio.gather(*(self._one(key, target) for key, target in work))
+        written, released, failed, changed = [], [], [], []
+        for (key, target), outcome in zip(work, outcomes, strict=True):
+            now = self._clock()
+            st = self._states[key]
+            if target is None:
+                st = st.after_release(outcome, now)
+            else:
+                st = st.after_write(target, outcome, self.event_id, now)
+            self._states[key] = st
+            changed.append(st)
+            if not outcome.ok:
+                failed.append(key)
+            elif target is None:
+                released.append(key)
+            else:
+                written.append(key)
+        for listener in list(self._listeners):
+            listener(changed)
+        return ApplyReport(written=tuple(written), released=tuple(released), failed=tuple(failed))
+
+    async def _one(self, key: str, target: PointValue | None) -> Outcome:
+        point = self._states[key].point
+        try:
+            if target is None:
+                return await self._writer.release(point)
+            return await self._writer.write(point, target)
+        except Exception as err:  # noqa: BLE001 - one point's bug must not stop the others
+            return Outcome(ok=False, failure=FailureKind.ERROR, detail=repr(err))
