@@ -210,8 +210,7 @@ async def test_failed_release_stays_tracked_until_verified(
     assert state.status is PointStatus.FAILED
     assert state.written_value == "active"
     table.offline.clear()
-    assert (await controller.retry_failed()).written == (KEYS[2],)  # retry re-asserts intent...
-    assert (await controller.release_all()).released == (KEYS[2],)  # ...and release clears it
+    assert (await controller.retry_failed()).released == (KEYS[2],)  # a release is retried as one
     assert not any(s.holds_override for s in controller.states())
 
 
@@ -256,3 +255,16 @@ def test_restore_only_accepts_configured_points(controller: ShedController) -> N
 def test_policy_refuses_nonsense(shed: int, normal: int) -> None:
     with pytest.raises(ValueError, match="level"):
         ShedPolicy(shed_level=shed, normal_level=normal)
+
+
+async def test_release_all_sticks_until_the_next_event(
+    controller: ShedController, table: SlotTable
+) -> None:
+    await controller.apply_level(1, "e1")
+    await controller.release_all()
+    await controller.apply_level(2, "e1")  # the same event moves on: nothing is re-shed
+    assert set(table.slots.values()) == {None}
+    await controller.hold_point(KEYS[0])  # an operator may turn one back on
+    assert table.slots[KEYS[0]] == 80.0
+    await controller.apply_level(1, "e2")
+    assert table.slots == {KEYS[0]: 78.0, KEYS[1]: 78.0, KEYS[2]: "active"}

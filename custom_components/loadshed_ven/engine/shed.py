@@ -113,20 +113,17 @@ class ShedController:
                     if st.operator_released:
                         self._states[key] = replace(st, operator_released=False)
             self.level, self.event_id = level, event_id
-            targets = {
-                key: (
-                    None
-                    if st.operator_released or not self._policy.sheds(level)
-                    else value_for_level(st.point, level)
-                )
-                for key, st in self._states.items()
-            }
-            return await self._converge(targets)
+            return await self._converge({key: self._target(key) for key in self._states})
 
     async def release_all(self) -> ApplyReport:
-        """Release every point that may hold our value; the level falls back to normal."""
+        """Release every point that may hold our value, for the rest of the current event.
+
+        Like an operator's per-point release, this sticks until the next event (or until a point
+        is turned on again): a later level change of the same event does not re-shed.
+        """
         async with self._lock:
-            self.level = self._policy.normal_level
+            for key, st in self._states.items():
+                self._states[key] = replace(st, operator_released=True)
             return await self._converge(dict.fromkeys(self._states))
 
     async def release_point(self, key: str) -> PointState:
@@ -146,14 +143,18 @@ class ShedController:
             return self._states[key]
 
     async def retry_failed(self) -> ApplyReport:
-        """Try again every point whose last operation did not verify."""
+        """Try again every point whose last operation did not verify, towards today's target."""
         async with self._lock:
-            targets = {
-                key: st.written_value
-                for key, st in self._states.items()
-                if not st.verified and st.holds_override
-            }
-            return await self._converge(targets)
+            return await self._converge(
+                {key: self._target(key) for key, st in self._states.items() if not st.verified}
+            )
+
+    def _target(self, key: str) -> PointValue | None:
+        """What the point should hold now: its value for the level, or None (released)."""
+        st = self._states[key]
+        if st.operator_released or not self._policy.sheds(self.level):
+            return None
+        return value_for_level(st.point, self.level)
 
     async def _converge(self, targets: dict[str, PointValue | None]) -> ApplyReport:
         """Write or release each point whose state differs from its target, concurrently."""
