@@ -98,6 +98,19 @@ def test_event_parses_identically_to_xmltodict_013() -> None:
     assert interval["dtstart"] == datetime(2026, 7, 1, 18, 0, tzinfo=UTC)
 
 
+def test_empty_element_parses_to_none() -> None:
+    # openleadr writes an empty <requestID xmlns="..."/>; 1.x adds its xmlns, 0.13 gives None.
+    xml_compat.install()
+    message = messaging.create_message(
+        "oadrResponse",
+        response={"response_code": 200, "response_description": "OK", "request_id": None},
+        ven_id="ven1",
+    )
+    _, payload = messaging.parse_message(message)
+    assert "request_id" in payload["response"]
+    assert payload["response"]["request_id"] is None
+
+
 def test_install_is_idempotent_and_leaves_xmltodict_alone() -> None:
     xml_compat.install()
     xml_compat.install()

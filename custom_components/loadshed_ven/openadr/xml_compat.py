@@ -22,7 +22,8 @@ import xmltodict
 def _strip_xmlns(node: Any) -> Any:
     """Return ``node`` without namespace-declaration attributes, recursively.
 
-    An element left with only its text (``{"#text": "PT7S"}``) becomes that text, as in 0.13.
+    An element left with only its text (``{"#text": "PT7S"}``) becomes that text, and one left
+    with nothing (an empty ``<requestID xmlns="..."/>``) becomes None, as in 0.13.
     """
     if isinstance(node, dict):
         stripped = {
@@ -32,7 +33,8 @@ def _strip_xmlns(node: Any) -> Any:
         }
         if stripped.keys() == {"#text"}:
             return stripped["#text"]
-        return stripped
+        # openleadr drops an empty dict entirely, but keeps None (client.py:837-838 reads it).
+        return stripped or None
     if isinstance(node, list):
         return [_strip_xmlns(item) for item in node]
     return node
