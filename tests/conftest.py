@@ -12,5 +12,10 @@ from custom_components.loadshed_ven.const import DOMAIN  # noqa: F401
 
 
 @pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
-    """Let HA load custom integrations in every test."""
+def auto_enable_custom_integrations(request: pytest.FixtureRequest) -> None:
+    """Let HA load custom integrations in every test that runs Home Assistant.
+
+    Tests of the simulator and of the HA-free engine do not start HA at all.
+    """
+    if "hass" in request.fixturenames:
+        request.getfixturevalue("enable_custom_integrations")
