@@ -50,6 +50,7 @@ from sim.bacnet_objects import (
 )
 
 __all__ = [
+    "InFlightGauge",
     "SimBacnetDevice",
     "SimBacnetError",
     "SimBacnetNetwork",
@@ -63,6 +64,32 @@ MAX_MSTP_MAC = 127  # MS/TP masters use MAC 0..127; the router takes 1
 
 type ChangeListener = Callable[["SimBacnetDevice", str], None]
 """Called with the device and the object id whenever a priority slot changes."""
+
+
+class InFlightGauge:
+    """Counts confirmed requests being held for latency right now, and the peak seen.
+
+    Only requests delayed by a non-zero ``latency`` are counted: that is the window in
+    which a client's concurrency shows up at the controller.
+    """
+
+    def __init__(self) -> None:
+        """Start at zero."""
+        self.current = 0
+        self.peak = 0
+
+    def enter(self) -> None:
+        """A request starts waiting."""
+        self.current += 1
+        self.peak = max(self.peak, self.current)
+
+    def leave(self) -> None:
+        """A request stops waiting (answered, dropped or cancelled)."""
+        self.current -= 1
+
+    def reset(self) -> None:
+        """Forget the peak (the current count is kept)."""
+        self.peak = self.current
 
 
 async def add_static_route(app: Any, router_ip: str, networks: Iterable[int]) -> None:
@@ -101,7 +128,8 @@ class SimBacnetDevice:
 
     Runtime faults: ``latency`` (seconds added before each confirmed request is handled)
     and ``offline`` (every request silently dropped). ``deny_writes`` makes remote writes
-    to one object answer ``property/write-access-denied``.
+    to one object answer ``property/write-access-denied``. ``in_flight`` counts requests
+    being held for the latency (the network's ``in_flight`` counts across controllers).
     """
 
     def __init__(self, instance: int, address: str, *, vlan_name: str | None = None) -> None:
@@ -116,6 +144,8 @@ class SimBacnetDevice:
         self._points: dict[str, Any] = {}
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._listeners: list[ChangeListener] = []
+        self.in_flight = InFlightGauge()
+        self._gauges: list[InFlightGauge] = [self.in_flight]
         if vlan_name is None:
             check_loopback(address)
         else:
@@ -179,9 +209,13 @@ class SimBacnetDevice:
         task = asyncio.current_task()
         if task is not None:
             self._in_flight.add(task)
+        for gauge in self._gauges:
+            gauge.enter()
         try:
             await asyncio.sleep(self.latency)
         finally:
+            for gauge in self._gauges:
+                gauge.leave()
             if task is not None:
                 self._in_flight.discard(task)
         return not self.offline
@@ -354,8 +388,10 @@ class SimBacnetNetwork:
         self._by_address = {d.address: d for d in self.devices}
         self._listeners: list[ChangeListener] = []
         self._running = False
+        self.in_flight = InFlightGauge()  # across all controllers
         for device in self.devices:
             device.add_listener(self._notify)
+            device._gauges.append(self.in_flight)
 
     @property
     def router_address(self) -> str | None:

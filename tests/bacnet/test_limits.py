@@ -1,0 +1,216 @@
+"""Timeouts, offline devices, bounded concurrency and the reachability check."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from custom_components.loadshed_ven.bacnet import (
+    BacnetLimits,
+    BacnetOverrideWriter,
+    BacnetStack,
+    StackRegistry,
+)
+from custom_components.loadshed_ven.engine.overrides import FailureKind, Outcome
+from sim.bacnet import SimBacnetNetwork
+
+from . import AV, client_interface, make_point
+
+BASE_IP = "127.79.2.2"
+ROUTER_IP = "127.79.3.1"
+NETWORK = 23456
+IP_DEVS = [f"127.79.2.{n}" for n in range(2, 8)]
+ROUTED_DEVS = [f"{NETWORK}:{mac}" for mac in range(2, 6)]
+APDU_TIMEOUT_MS = 200
+RETRIES = 1  # bacpypes3 gives up after 2 x 0.2 s
+LATENCY = 0.05
+
+
+@pytest.fixture
+async def building(socket_enabled: None) -> AsyncIterator[SimBacnetNetwork]:
+    """Six IP controllers and four routed ones."""
+    net = SimBacnetNetwork(
+        ip_devices=6, routed_devices=4, base_ip=BASE_IP, router_ip=ROUTER_IP, network=NETWORK
+    )
+    await net.start()
+    yield net
+    await net.stop()
+
+
+@pytest.fixture
+async def stack(socket_enabled: None, building: SimBacnetNetwork) -> AsyncIterator[BacnetStack]:
+    """A stack with short APDU timeouts so offline devices fail fast."""
+    registry = StackRegistry()
+    handle = await registry.acquire(
+        client_interface(
+            {NETWORK: ROUTER_IP}, apdu_timeout_ms=APDU_TIMEOUT_MS, apdu_retries=RETRIES
+        )
+    )
+    yield handle.stack
+    await handle.release()
+
+
+def _writer(stack: BacnetStack, **limits: Any) -> BacnetOverrideWriter:
+    return BacnetOverrideWriter(stack, BacnetLimits(guard_margin=0.5, **limits))
+
+
+@pytest.mark.parametrize("address", [IP_DEVS[0], ROUTED_DEVS[0]])
+async def test_offline_device_within_the_configured_timeout(
+    building: SimBacnetNetwork, stack: BacnetStack, address: str
+) -> None:
+    writer = _writer(stack)
+    building.device(address).offline = True
+    start = time.monotonic()
+    outcome = await writer.write(make_point(address), 80.0)
+    elapsed = time.monotonic() - start
+    assert (outcome.ok, outcome.failure) == (False, FailureKind.OFFLINE)
+    assert outcome.detail is not None
+    assert "no-response" in outcome.detail  # bacpypes3's abort came before the guard
+    assert 0.35 <= elapsed < writer.request_timeout(address)
+    assert building.device(address).priority_array(AV)[9] is None
+
+    building.device(address).offline = False
+    assert (await writer.write(make_point(address), 80.0)).ok
+
+
+async def test_offline_during_read_back(building: SimBacnetNetwork, stack: BacnetStack) -> None:
+    writer = _writer(stack)
+    dev = building.device(IP_DEVS[1])
+    real_write = stack.app.write_property
+
+    async def write_then_vanish(*args: Any, **kwargs: Any) -> Any:
+        result = await real_write(*args, **kwargs)
+        dev.offline = True
+        return result
+
+    stack.app.write_property = write_then_vanish
+    try:
+        outcome = await writer.write(make_point(dev.address), 80.0)
+    finally:
+        del stack.app.write_property
+    assert (outcome.ok, outcome.failure) == (False, FailureKind.OFFLINE)
+    assert outcome.detail is not None
+    assert outcome.detail.startswith("write accepted, but reading it back failed")
+    assert dev.priority_array(AV)[9] == 80.0  # the write did land: the engine keeps it FAILED
+
+
+async def test_guard_bounds_a_stuck_request(
+    stack: BacnetStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = _writer(stack)
+
+    async def hang(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(3600)
+
+    monkeypatch.setattr(stack.app, "read_property", hang)
+    start = time.monotonic()
+    outcome = await writer.read(make_point(IP_DEVS[0]))
+    assert (outcome.ok, outcome.failure) == (False, FailureKind.OFFLINE)
+    assert time.monotonic() - start == pytest.approx(0.4 + 0.5, abs=0.3)
+
+
+async def test_cancellation_is_not_swallowed(
+    stack: BacnetStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = _writer(stack)
+    started = asyncio.Event()
+
+    async def hang(*args: Any, **kwargs: Any) -> Any:
+        started.set()
+        await asyncio.sleep(3600)
+
+    monkeypatch.setattr(stack.app, "write_property", hang)
+    task = asyncio.create_task(writer.write(make_point(IP_DEVS[0]), 80.0))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_per_device_limit(building: SimBacnetNetwork, stack: BacnetStack) -> None:
+    writer = _writer(stack, per_device=2)
+    dev = building.device(IP_DEVS[2])
+    dev.latency = LATENCY
+    values: list[Any] = [80.0, "active", 2]
+    points = [
+        make_point(dev.address, object_type, instance, value=value)
+        for (object_type, instance), value in zip(
+            [("analog-value", 302), ("binary-value", 1), ("multi-state-value", 1)],
+            values,
+            strict=True,
+        )
+    ]
+    work = [(points[n % 3], values[n % 3]) for n in range(20)]
+    outcomes = await asyncio.gather(*(writer.write(p, v) for p, v in work))
+    assert all(o.ok for o in outcomes)
+    assert dev.in_flight.peak == 2  # used, never exceeded
+    assert dev.priority_array(AV)[9] == 80.0
+
+
+async def test_overall_limit(building: SimBacnetNetwork, stack: BacnetStack) -> None:
+    writer = _writer(stack, per_device=4, overall=3)
+    for address in IP_DEVS:
+        building.device(address).latency = LATENCY
+    outcomes = await asyncio.gather(
+        *(writer.write(make_point(a), 79.0) for a in IP_DEVS for _ in range(2))
+    )
+    assert all(o.ok for o in outcomes)
+    assert building.in_flight.peak == 3
+    assert all(building.device(a).in_flight.peak <= 3 for a in IP_DEVS)
+
+
+async def test_routed_network_limit(building: SimBacnetNetwork, stack: BacnetStack) -> None:
+    writer = _writer(stack, per_device=2, per_network=1)
+    for address in ROUTED_DEVS:
+        building.device(address).latency = LATENCY
+    outcomes = await asyncio.gather(*(writer.release(make_point(a)) for a in ROUTED_DEVS))
+    assert outcomes == [Outcome(ok=True)] * len(ROUTED_DEVS)
+    assert building.in_flight.peak == 1  # the trunk saw one request at a time
+
+
+async def test_check_points_lists_the_unreachable(
+    building: SimBacnetNetwork, stack: BacnetStack
+) -> None:
+    writer = _writer(stack)
+    building.device(IP_DEVS[3]).offline = True
+    building.device(ROUTED_DEVS[1]).offline = True
+    good = [make_point(IP_DEVS[0]), make_point(ROUTED_DEVS[0], "binary-value", 1, value="active")]
+    offline = [make_point(IP_DEVS[3]), make_point(ROUTED_DEVS[1])]
+    unknown = [make_point(IP_DEVS[1], instance=4242)]
+    unrouted = [make_point("999:3")]
+
+    start = time.monotonic()
+    problems = await writer.check_points([*good, *offline, *unknown, *unrouted])
+    assert time.monotonic() - start < 1.5  # offline ones run in parallel, each bounded
+    found = {point.key: outcome.failure for point, outcome in problems}
+    assert found == {
+        offline[0].key: FailureKind.OFFLINE,
+        offline[1].key: FailureKind.OFFLINE,
+        unknown[0].key: FailureKind.UNKNOWN_OBJECT,
+        unrouted[0].key: FailureKind.ERROR,
+    }
+    assert all(outcome.detail for _, outcome in problems)
+    assert building.overridden_points() == 0  # checking never writes
+
+
+def test_limit_defaults() -> None:
+    assert BacnetLimits() == BacnetLimits(per_device=2, per_network=1, overall=32)
+
+
+@pytest.mark.parametrize(
+    ("fields", "match"),
+    [
+        ({"overall": 0}, "overall must be 1-128"),
+        ({"overall": 255}, "overall must be 1-128"),
+        ({"per_device": 0}, "at least 1"),
+        ({"per_network": 0}, "at least 1"),
+        ({"guard_margin": 0}, "guard_margin"),
+    ],
+)
+def test_limits_are_validated(fields: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        BacnetLimits(**fields)
