@@ -1,0 +1,363 @@
+"""The product's OpenADR 2.0b VEN: one long-lived connection to the VTN.
+
+:class:`VenConnection` registers (retrying with capped exponential backoff while the VTN is
+down), polls, hands every new or changed event to one async callback, reports real power, tracks
+connectivity and re-registers when the VTN asks, all in the caller's event loop and from a
+single background task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import math
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from openleadr import enums, objects
+
+from ..engine.schedule import normalise_event_id
+from .client import ClientListener, OptType, RegistrationInfo, VenClient
+from .errors import (
+    VtnCannotConnect,
+    VtnError,
+    VtnFingerprintMismatch,
+    VtnRegistrationRejected,
+    VtnTlsError,
+    VtnUnknownError,
+)
+from .factory import (
+    RunBlocking,
+    VenSettings,
+    create_client,
+    normalise_fingerprint,
+    validate,
+    ven_fingerprint,
+)
+
+__all__ = [
+    "Backoff",
+    "OptType",
+    "RegistrationInfo",
+    "RunBlocking",
+    "VenConnection",
+    "VenSettings",
+    "VtnCannotConnect",
+    "VtnError",
+    "VtnFingerprintMismatch",
+    "VtnRegistrationRejected",
+    "VtnTlsError",
+    "VtnUnknownError",
+    "normalise_fingerprint",
+    "validate",
+    "ven_fingerprint",
+]
+
+_LOGGER = logging.getLogger(__name__)
+_RANDOM = random.SystemRandom()
+
+EventCallback = Callable[[dict[str, Any]], Awaitable[OptType]]
+DEFAULT_RESOURCE_ID = "main_meter"
+# A registration that has not finished by then is abandoned and retried.
+START_TIMEOUT_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Capped exponential backoff with proportional jitter, in seconds."""
+
+    initial: float = 5.0
+    maximum: float = 300.0
+    factor: float = 2.0
+    jitter: float = 0.2
+
+    def delay(self, attempt: int) -> float:
+        """Return the wait before retry number ``attempt`` (0 for the first retry)."""
+        base = min(self.maximum, self.initial * self.factor ** min(attempt, 64))
+        return max(0.0, base * (1 + _RANDOM.uniform(-self.jitter, self.jitter)))
+
+
+class VenConnection(ClientListener):
+    """A self-healing OpenADR 2.0b VEN session with one VTN.
+
+    ``on_event(raw_event)`` is awaited for every new event and every new modification
+    (including cancellations); it gets a deep copy of openleadr's event dict and must return
+    ``"optIn"`` or ``"optOut"`` quickly, because it runs inside the poll. ``on_event_ids``
+    gets the normalised ids of every oadrDistributeEvent (an id that disappears is an implied
+    cancellation). ``meter_power`` returns the latest real power in W, or None when unknown (no
+    sample is then reported). ``on_connected`` is called whenever :attr:`connected` changes.
+    """
+
+    def __init__(
+        self,
+        settings: VenSettings,
+        run_blocking: RunBlocking,
+        *,
+        on_event: EventCallback,
+        on_event_ids: Callable[[frozenset[str]], None] | None = None,
+        on_connected: Callable[[bool], None] | None = None,
+        meter_power: Callable[[], float | None] | None = None,
+        resource_id: str = DEFAULT_RESOURCE_ID,
+        backoff: Backoff | None = None,
+        failures_before_offline: int = 2,
+        start_timeout: float = START_TIMEOUT_SECONDS,
+    ) -> None:
+        self._settings = settings
+        self._run_blocking = run_blocking
+        self._on_event = on_event
+        self._on_event_ids = on_event_ids
+        self._on_connected = on_connected
+        self._meter_power = meter_power
+        self._resource_id = resource_id
+        self._backoff = backoff or Backoff()
+        self._failures_before_offline = max(1, failures_before_offline)
+        self._start_timeout = start_timeout
+        self._client: VenClient | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._lost: asyncio.Event | None = None
+        self._connected = False
+        self._failures = 0
+        self._meter_failed = False
+        self.last_contact: datetime | None = None
+        self.last_error: VtnError | None = None
+        self.attempts = 0
+
+    # ---------------------------------------------------------------- state
+
+    @property
+    def connected(self) -> bool:
+        """Registered, and the last exchanges with the VTN succeeded."""
+        return self._connected
+
+    @property
+    def registration(self) -> RegistrationInfo | None:
+        """The current registration, or None while not registered."""
+        client = self._client
+        if client is None or client.registration_id is None or client.poll_frequency is None:
+            return None
+        return RegistrationInfo(
+            str(client.ven_id), str(client.registration_id), client.poll_frequency
+        )
+
+    def _set_connected(self, value: bool, *, stopping: bool = False) -> None:
+        if value == self._connected:
+            return
+        self._connected = value
+        if value:
+            _LOGGER.info("Connected to the VTN at %s", self._settings.vtn_url)
+        elif not stopping:
+            _LOGGER.warning(
+                "Lost contact with the VTN at %s: %s", self._settings.vtn_url, self.last_error
+            )
+        if self._on_connected is not None:
+            self._on_connected(value)
+
+    # ------------------------------------------------------ ClientListener
+
+    def contact(self) -> None:
+        """Record a successful exchange."""
+        self.last_contact = datetime.now(UTC)
+        self._failures = 0
+        client = self._client
+        if client is not None and client.registration_id is not None and client.scheduler.running:
+            self._set_connected(True)
+
+    def failure(self, error: VtnError) -> None:
+        """Record a failed exchange; enough in a row mean offline."""
+        self.last_error = error
+        self._failures += 1
+        _LOGGER.debug("VTN exchange failed: %s", error)
+        if self._failures >= self._failures_before_offline:
+            self._set_connected(False)
+
+    def message(self, message_type: str, payload: dict[str, Any]) -> None:
+        """Pass the id set of every event distribution on, before openleadr dispatches it."""
+        if message_type != "oadrDistributeEvent" or self._on_event_ids is None:
+            return
+        events = payload.get("events") or []
+        if isinstance(events, dict):
+            events = [events]
+        ids = set()
+        for event in events:
+            descriptor = event.get("event_descriptor") if isinstance(event, dict) else None
+            if isinstance(descriptor, dict):
+                event_id = normalise_event_id(descriptor.get("event_id"))
+                if event_id is not None:
+                    ids.add(event_id)
+        self._on_event_ids(frozenset(ids))
+
+    def registration_lost(self) -> None:
+        """Wake the supervisor to build a fresh client (never stop from inside a poll job)."""
+        self._set_connected(False)
+        if self._lost is not None:
+            self._lost.set()
+
+    # ---------------------------------------------------------- callbacks
+
+    async def _handle_event(self, event: dict[str, Any]) -> str:
+        try:
+            result = await self._on_event(copy.deepcopy(event))
+        except Exception:  # a failing handler must not stop the poll
+            _LOGGER.exception("The event handler failed; opting out of the event")
+            return "optOut"
+        if result not in ("optIn", "optOut"):
+            _LOGGER.error("The event handler returned %r; opting out of the event", result)
+            return "optOut"
+        return result
+
+    def _sample(self) -> list[tuple[datetime, float]]:
+        """The meter sample for a report: a list, empty when the value is unknown."""
+        if self._meter_power is None:
+            return []
+        try:
+            value = self._meter_power()
+        except Exception:  # a failing meter callback must not break reporting
+            if not self._meter_failed:
+                _LOGGER.exception("The meter callback failed; no sample is reported")
+            self._meter_failed = True
+            return []
+        self._meter_failed = False
+        if value is None or isinstance(value, bool):
+            return []
+        try:
+            watts = float(value)
+        except (TypeError, ValueError):
+            return []
+        if not math.isfinite(watts):
+            return []
+        return [(datetime.now(UTC), watts)]
+
+    # ---------------------------------------------------------- lifecycle
+
+    def start(self) -> asyncio.Task[None]:
+        """Start :meth:`run` as a task of the running loop and return it."""
+        if self._task is not None and not self._task.done():
+            raise RuntimeError("the VEN connection is already running")
+        task = asyncio.get_running_loop().create_task(self.run(), name="openadr ven")
+        self._task = task
+        return task
+
+    async def run(self) -> None:
+        """Register (with backoff), then serve; rebuild the client when registration is lost.
+
+        Runs until cancelled. Cancel the task running it, or call :meth:`stop`.
+        """
+        current = asyncio.current_task()
+        if self._task is not None and self._task is not current and not self._task.done():
+            raise RuntimeError("the VEN connection is already running")
+        self._task = current
+        attempt = 0
+        try:
+            while True:
+                lost = asyncio.Event()
+                self._lost = lost
+                if await self._connect():
+                    attempt = 0
+                    await lost.wait()
+                    _LOGGER.info("Registration with the VTN lost; registering again")
+                    await self._drop_client()
+                    # Back off here too, so a VTN that keeps dropping the VEN is not hammered.
+                delay = self._backoff.delay(attempt)
+                attempt += 1
+                _LOGGER.debug("Next registration attempt in %.1f s", delay)
+                await asyncio.sleep(delay)
+        finally:
+            await self._drop_client()
+            self._set_connected(False, stopping=True)
+
+    async def _connect(self) -> bool:
+        """One registration attempt with a fresh client; True once registered and polling."""
+        self.attempts += 1
+        try:
+            client = await create_client(self._settings, self._run_blocking)
+        except VtnError as err:
+            self._attempt_failed(err)
+            return False
+        client.listener = self
+        client.add_handler("on_event", self._handle_event)
+        client.add_handler("on_update_event", self._handle_event)
+        if self._meter_power is not None:
+            _add_power_report(client, self._sample, self._resource_id)
+        self._client = client
+        try:
+            async with asyncio.timeout(self._start_timeout):
+                await client.start()
+        except VtnError as err:
+            await self._drop_client()
+            self._attempt_failed(err)
+            return False
+        except TimeoutError:
+            await self._drop_client()
+            self._attempt_failed(VtnCannotConnect("The registration with the VTN timed out."))
+            return False
+        self.last_error = None
+        self._set_connected(True)
+        _LOGGER.info(
+            "Registered with the VTN as %s, polling every %s", client.ven_id, client.poll_frequency
+        )
+        return True
+
+    def _attempt_failed(self, err: VtnError) -> None:
+        previous, self.last_error = self.last_error, err
+        if previous is None or str(previous) != str(err):
+            _LOGGER.warning("Cannot register with the VTN (will retry): %s", err)
+        else:
+            _LOGGER.debug("Registration attempt %d failed: %s", self.attempts, err)
+
+    async def _drop_client(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.stop()
+
+    async def stop(self) -> None:
+        """Stop the background task and the client; leaves no task, timer or socket."""
+        task, self._task = self._task, None
+        if task is not None and task is not asyncio.current_task() and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await self._drop_client()
+        self._set_connected(False, stopping=True)
+
+    # ---------------------------------------------------------- operator
+
+    async def opt_out(self, event_id: str) -> None:
+        """Tell the VTN this VEN no longer takes part in ``event_id``.
+
+        Raises ``KeyError`` if the VEN does not hold that event and :class:`VtnError` when
+        the VTN cannot be reached or refuses.
+        """
+        await self.send_opt(event_id, "optOut")
+
+    async def send_opt(self, event_id: str, opt_type: OptType) -> None:
+        """Change this VEN's opt for a held event (oadrCreatedEvent)."""
+        client = self._client
+        if client is None or client.registration_id is None:
+            raise VtnCannotConnect("Not registered with the VTN.")
+        await client.send_opt(event_id, opt_type)
+
+
+def _add_power_report(
+    client: VenClient, callback: Callable[[], list[tuple[Any, float]]], resource_id: str
+) -> None:
+    """Offer TELEMETRY_USAGE real power in W at any sampling rate from 1 s to 1 h.
+
+    ``callback`` returns ``[(utc_datetime, watts)]`` or ``[]`` when there is no value: a list
+    return never trips APScheduler's error log and an empty one adds no sample.
+    """
+    client.add_report(
+        callback=callback,
+        resource_id=resource_id,
+        # A copy: add_report writes the scale into the measurement it is given.
+        measurement=replace(enums.MEASUREMENTS.POWER_REAL),
+        data_collection_mode="incremental",
+        report_name=enums.REPORT_NAME.TELEMETRY_USAGE,
+        report_duration=timedelta(hours=1),
+        sampling_rate=objects.SamplingRate(
+            min_period=timedelta(seconds=1), max_period=timedelta(hours=1), on_change=False
+        ),
+        scale="none",
+    )
