@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from openleadr.service import VTNService
 
 from sim.pki import SimTls, fingerprint, generate_pki
 from sim.vtn import SimVtn, to_json
+from tests.tls_helpers import ignore_failed_handshakes
 
 pytestmark = pytest.mark.compat
 
@@ -300,27 +300,6 @@ async def tls_vtn(socket_enabled: None, pki: SimTls) -> AsyncIterator[SimVtn]:
     await server.start()
     yield server
     await server.stop()
-
-
-@contextlib.contextmanager
-def ignore_failed_handshakes() -> Iterator[None]:
-    """Drop the server-side TLS handshake failures asyncio reports in debug mode."""
-    loop = asyncio.get_running_loop()
-    previous = loop.get_exception_handler()
-
-    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        if isinstance(context.get("exception"), ssl.SSLError):
-            return
-        if previous is not None:
-            previous(loop, context)
-        else:
-            loop.default_exception_handler(context)
-
-    loop.set_exception_handler(handler)
-    try:
-        yield
-    finally:
-        loop.set_exception_handler(previous)
 
 
 def tls_kwargs(tls: SimTls, *, pin: str | None = None) -> dict[str, Any]:
