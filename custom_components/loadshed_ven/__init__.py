@@ -1,1 +1,140 @@
-"""loadshed_ven: an OpenADR 2.0b VEN that sheds building load through BACnet overrides."""
+"""loadshed_ven: an OpenADR 2.0b VEN that sheds building load through verified BACnet overrides."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Final
+
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryNotReady
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.typing import ConfigType
+from homeassistant.util import dt as dt_util
+
+from . import settings, tls
+from .bacnet.stack import BacnetStackError, LocalInterface, PortInUseError
+from .bacnet.writer import BacnetOverrideWriter
+from .const import CONF_METER_ENTITY, CONF_METER_SOURCE, DOMAIN, LOGGER, METER_SOURCE_ENTITY
+from .coordinator import LoadshedConfigEntry, LoadshedData, MeterCoordinator
+from .engine.schedule import StableOffset
+from .engine.shed import ShedController
+from .modbus.meter import ModbusMeter
+from .openadr.ven import VenConnection
+from .runtime import LoadshedRuntime
+from .services import async_setup_services
+from .stacks import stack_registry
+
+PLATFORMS: Final = [
+    Platform.BINARY_SENSOR,
+    Platform.BUTTON,
+    Platform.EVENT,
+    Platform.SENSOR,
+    Platform.SWITCH,
+]
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+# How long unloading (and HA's shutdown) may spend releasing overrides.
+RELEASE_BUDGET_SECONDS: Final = 10.0
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the integration's services (they target a config entry)."""
+    async_setup_services(hass)
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: LoadshedConfigEntry) -> bool:
+    """Start the BACnet stack, the meter and the VEN for one building."""
+    data = entry.data
+    address, port, instance, routes = settings.bacnet_interface(data)
+    interface = LocalInterface(address=address, port=port, device_instance=instance, routes=routes)
+    try:
+        handle = await stack_registry(hass).acquire(interface)
+    except PortInUseError as err:
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN,
+            translation_key="port_in_use",
+            translation_placeholders={"ip": interface.ip, "port": str(interface.port)},
+        ) from err
+    except BacnetStackError as err:
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN,
+            translation_key="bacnet_unavailable",
+            translation_placeholders={"error": str(err)},
+        ) from err
+
+    controller = ShedController(
+        settings.points(data),
+        BacnetOverrideWriter(handle.stack),
+        policy=settings.policy(data),
+        clock=dt_util.utcnow,
+    )
+    runtime = LoadshedRuntime(
+        hass,
+        entry,
+        controller,
+        random_offset=StableOffset(entry.entry_id),
+        act_on_test_events=settings.act_on_test_events(data),
+    )
+    if data.get(CONF_METER_SOURCE) == METER_SOURCE_ENTITY:
+        meter = MeterCoordinator(
+            hass, entry, interval=settings.meter_interval(data), entity_id=data[CONF_METER_ENTITY]
+        )
+    else:
+        meter = MeterCoordinator(
+            hass,
+            entry,
+            interval=settings.meter_interval(data),
+            modbus=ModbusMeter(settings.meter_config(data)),
+        )
+    # A dead meter must not stop the building from shedding: no first-refresh gate.
+    await meter.async_refresh()
+
+    def meter_watts() -> float | None:
+        kw = meter.latest_kw
+        return None if kw is None else kw * 1000.0
+
+    files = await tls.async_write_entry_files(hass, entry.entry_id, data)
+    ven = VenConnection(
+        settings.ven_settings(data, files),
+        hass.async_add_executor_job,
+        on_event=runtime.handle_event,
+        on_event_ids=runtime.handle_event_ids,
+        on_connected=runtime.handle_connection,
+        meter_power=meter_watts,
+    )
+    runtime.send_opt_out = ven.opt_out
+    entry.runtime_data = LoadshedData(runtime=runtime, meter=meter, ven=ven, bacnet=handle)
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    entry.async_create_background_task(hass, ven.run(), f"{DOMAIN} VEN {entry.title}")
+    return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: LoadshedConfigEntry) -> bool:
+    """Stop the VEN, release every override within the budget, free the stack."""
+    if not await hass.config_entries.async_unload_platforms(entry, PLATFORMS):
+        return False
+    data = entry.runtime_data
+    await data.runtime.async_stop()
+    await data.ven.stop()
+    try:
+        async with asyncio.timeout(RELEASE_BUDGET_SECONDS):
+            report = await data.runtime.controller.release_all()
+    except TimeoutError:
+        LOGGER.warning("Releasing overrides did not finish within %.0f s", RELEASE_BUDGET_SECONDS)
+    else:
+        if report.failed:
+            LOGGER.warning(
+                "%d override(s) could not be released on unload: %s",
+                len(report.failed),
+                ", ".join(report.failed[:10]),
+            )
+    await data.meter.async_shutdown()
+    await data.bacnet.release()
+    return True
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: LoadshedConfigEntry) -> None:
+    """Delete the entry's TLS files."""
+    await tls.async_remove_entry_files(hass, entry.entry_id)

@@ -1,7 +1,67 @@
-"""Constants for loadshed_ven."""
+"""Constants for loadshed_ven: the domain and the keys of a config entry's data."""
 
 from __future__ import annotations
 
+import logging
 from typing import Final
 
 DOMAIN: Final = "loadshed_ven"
+LOGGER: Final = logging.getLogger(__package__)
+
+# VTN step
+CONF_VTN_URL: Final = "vtn_url"
+CONF_VEN_NAME: Final = "ven_name"
+CONF_VEN_ID: Final = "ven_id"
+CONF_CERT: Final = "cert"  # PEM text of the VEN's client certificate
+CONF_KEY: Final = "key"  # PEM text of its private key
+CONF_PASSPHRASE: Final = "passphrase"  # noqa: S105 - a config key, not a secret
+CONF_CA: Final = "ca"  # PEM text of the CA that signed the VTN's certificate
+CONF_VTN_FINGERPRINT: Final = "vtn_fingerprint"
+
+# BACnet step
+CONF_INTERFACE: Final = "interface"  # "192.168.1.5/24"
+CONF_PORT: Final = "port"
+CONF_DEVICE_INSTANCE: Final = "device_instance"
+CONF_ROUTERS: Final = "routers"  # "12345=192.168.1.50" lines
+CONF_POINTS: Final = "points"  # list of point dicts (see engine.points.OverridePoint)
+CONF_POINT_MODE: Final = "point_mode"
+CONF_ADDRESSES: Final = "addresses"
+CONF_OBJECT_TYPE: Final = "object_type"
+CONF_INSTANCE: Final = "instance"
+CONF_PRIORITY: Final = "priority"
+CONF_VALUE: Final = "value"
+CONF_BULK: Final = "bulk"
+CONF_CHECK_REACHABLE: Final = "check_reachable"
+
+# Meter step
+CONF_METER_SOURCE: Final = "meter_source"  # "modbus" | "entity"
+CONF_METER_ENTITY: Final = "meter_entity"
+CONF_HOST: Final = "host"
+CONF_MODBUS_PORT: Final = "modbus_port"
+CONF_UNIT_ID: Final = "unit_id"
+CONF_REGISTER: Final = "register"
+CONF_REGISTER_TYPE: Final = "register_type"
+CONF_DATA_TYPE: Final = "data_type"
+CONF_WORD_ORDER: Final = "word_order"
+CONF_SCALE: Final = "scale"
+CONF_METER_INTERVAL: Final = "meter_interval"
+
+# Shed policy step
+CONF_SHED_LEVEL: Final = "shed_level"
+CONF_NORMAL_LEVEL: Final = "normal_level"
+CONF_ACT_ON_TEST_EVENTS: Final = "act_on_test_events"
+
+METER_SOURCE_MODBUS: Final = "modbus"
+METER_SOURCE_ENTITY: Final = "entity"
+POINT_MODE_SEED: Final = "seed"
+POINT_MODE_BULK: Final = "bulk"
+
+DEFAULT_BACNET_PORT: Final = 47808
+DEFAULT_DEVICE_INSTANCE: Final = 3_990_001
+DEFAULT_MODBUS_PORT: Final = 502
+DEFAULT_REGISTER: Final = 17
+DEFAULT_METER_INTERVAL: Final = 10  # seconds
+DEFAULT_PRIORITY: Final = 10
+DEFAULT_SEED_OBJECT_TYPE: Final = "analog-value"
+DEFAULT_SEED_INSTANCE: Final = 302
+DEFAULT_SEED_VALUE: Final = 80

@@ -1,0 +1,162 @@
+"""A config entry's data as typed settings for the engine and the adapters.
+
+``entry.data`` is plain JSON (what the config flow stored); this module is the one place that
+knows its keys and turns them into the objects each layer takes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from .const import (
+    CONF_ACT_ON_TEST_EVENTS,
+    CONF_DATA_TYPE,
+    CONF_DEVICE_INSTANCE,
+    CONF_HOST,
+    CONF_INTERFACE,
+    CONF_METER_INTERVAL,
+    CONF_MODBUS_PORT,
+    CONF_NORMAL_LEVEL,
+    CONF_PASSPHRASE,
+    CONF_POINTS,
+    CONF_PORT,
+    CONF_REGISTER,
+    CONF_REGISTER_TYPE,
+    CONF_ROUTERS,
+    CONF_SCALE,
+    CONF_SHED_LEVEL,
+    CONF_UNIT_ID,
+    CONF_VEN_ID,
+    CONF_VEN_NAME,
+    CONF_VTN_FINGERPRINT,
+    CONF_VTN_URL,
+    CONF_WORD_ORDER,
+    DEFAULT_METER_INTERVAL,
+)
+from .engine.points import OverridePoint
+from .engine.shed import ShedPolicy
+from .modbus.meter import DataType, MeterConfig, RegisterType, WordOrder
+from .openadr.factory import VenSettings
+from .tls import TlsFiles
+
+
+class SettingsError(ValueError):
+    """A setting cannot be used; the message names it for a person."""
+
+
+def parse_routes(text: str | None) -> dict[int, str]:
+    """``12345=192.168.1.50`` lines (or comma-separated) into {network: router IP}."""
+    routes: dict[int, str] = {}
+    for raw in (text or "").replace(",", "\n").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        network_text, sep, router = (part.strip() for part in line.partition("="))
+        if not sep or not network_text.isdigit() or not 1 <= int(network_text) <= 65534:
+            raise SettingsError(f"'{line}': write network=router IP, e.g. 12345=192.168.1.50")
+        try:
+            ipaddress.IPv4Address(router)
+        except ValueError:
+            raise SettingsError(f"'{line}': {router or '(empty)'} is not an IPv4 address") from None
+        if int(network_text) in routes:
+            raise SettingsError(f"network {network_text} is listed twice")
+        routes[int(network_text)] = router
+    return routes
+
+
+def parse_interface(text: str) -> str:
+    """``192.168.1.5/24`` (a bare IP means /32), normalised; refuses anything else."""
+    try:
+        iface = ipaddress.IPv4Interface(text.strip())
+    except ValueError:
+        raise SettingsError(f"'{text}' is not an IPv4 address with a prefix") from None
+    return iface.with_prefixlen
+
+
+def point_to_dict(point: OverridePoint) -> dict[str, Any]:
+    """JSON form of a point, as stored in the entry."""
+    return {
+        "address": point.address,
+        "object_type": point.object_type,
+        "instance": point.instance,
+        "priority": point.priority,
+        "values": list(point.values),
+        "name": point.name,
+    }
+
+
+def point_from_dict(data: Mapping[str, Any]) -> OverridePoint:
+    """The stored JSON form back into a validated point."""
+    values = data["values"]
+    return OverridePoint(
+        address=data["address"],
+        object_type=data["object_type"],
+        instance=data["instance"],
+        priority=data["priority"],
+        values=(values[0], values[1], values[2]),
+        name=data.get("name"),
+    )
+
+
+def points(data: Mapping[str, Any]) -> list[OverridePoint]:
+    """Every configured override point."""
+    return [point_from_dict(p) for p in data.get(CONF_POINTS, [])]
+
+
+def policy(data: Mapping[str, Any]) -> ShedPolicy:
+    """The shed policy."""
+    return ShedPolicy(
+        shed_level=int(data.get(CONF_SHED_LEVEL, 1)),
+        normal_level=int(data.get(CONF_NORMAL_LEVEL, 0)),
+    )
+
+
+def act_on_test_events(data: Mapping[str, Any]) -> bool:
+    """Whether test events shed (default: logged only)."""
+    return bool(data.get(CONF_ACT_ON_TEST_EVENTS, False))
+
+
+def meter_config(data: Mapping[str, Any]) -> MeterConfig:
+    """The Modbus meter's settings."""
+    return MeterConfig(
+        host=str(data[CONF_HOST]),
+        port=int(data[CONF_MODBUS_PORT]),
+        unit_id=int(data[CONF_UNIT_ID]),
+        register=int(data[CONF_REGISTER]),
+        register_type=RegisterType(data[CONF_REGISTER_TYPE]),
+        data_type=DataType(data[CONF_DATA_TYPE]),
+        word_order=WordOrder(data[CONF_WORD_ORDER]),
+        scale=float(data[CONF_SCALE]),
+    )
+
+
+def meter_interval(data: Mapping[str, Any]) -> timedelta:
+    """How often the meter is read."""
+    return timedelta(seconds=float(data.get(CONF_METER_INTERVAL, DEFAULT_METER_INTERVAL)))
+
+
+def bacnet_interface(data: Mapping[str, Any]) -> tuple[str, int, int, dict[int, str]]:
+    """(ip/prefix, UDP port, device instance, routes) of the local BACnet stack."""
+    return (
+        parse_interface(str(data[CONF_INTERFACE])),
+        int(data[CONF_PORT]),
+        int(data[CONF_DEVICE_INSTANCE]),
+        parse_routes(data.get(CONF_ROUTERS)),
+    )
+
+
+def ven_settings(data: Mapping[str, Any], files: TlsFiles) -> VenSettings:
+    """How the VEN reaches the VTN, with the TLS material at ``files``."""
+    return VenSettings(
+        vtn_url=str(data[CONF_VTN_URL]).strip(),
+        ven_name=str(data[CONF_VEN_NAME]).strip(),
+        ven_id=str(data.get(CONF_VEN_ID) or "").strip() or None,
+        cert_file=files.cert_file,
+        key_file=files.key_file,
+        key_passphrase=str(data.get(CONF_PASSPHRASE) or "") or None,
+        ca_file=files.ca_file,
+        vtn_fingerprint=str(data.get(CONF_VTN_FINGERPRINT) or "").strip() or None,
+    )

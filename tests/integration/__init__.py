@@ -1,0 +1,1 @@
+"""Integration tests: the loaded config entry against the simulated building."""

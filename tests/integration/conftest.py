@@ -1,0 +1,151 @@
+"""A loaded loadshed_ven entry wired to a small simulated building on loopback.
+
+Each test gets its own building: 3 IP controllers, 1 controller behind the MS/TP router, a meter
+and a VTN polling every second, on addresses no other test module uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.loadshed_ven.const import DOMAIN
+from custom_components.loadshed_ven.coordinator import LoadshedData
+from sim.building import BuildingConfig, SimBuilding
+
+# A loopback /16 of its own per test process, so concurrent runs never share a controller.
+_NET = f"127.{100 + os.getpid() % 100}"
+BASE_IP = f"{_NET}.0.2"
+ROUTER_IP = f"{_NET}.1.1"
+NETWORK = 12345
+IP_DEVICES = [f"{_NET}.0.2", f"{_NET}.0.3", f"{_NET}.0.4"]
+ROUTED_DEVICE = "12345:2"
+SETPOINT = "analog-value,302"
+SHED_ENABLE = "binary-value,1"
+VEN_NAME = "test-ven"
+
+
+async def wait_for(
+    predicate: Callable[[], bool], timeout: float = 15.0, what: str = "condition"
+) -> None:
+    """Poll ``predicate`` until true; fail the test after ``timeout`` seconds."""
+    try:
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture
+async def building(socket_enabled: None) -> AsyncIterator[SimBuilding]:
+    """A running simulated building."""
+    sim = SimBuilding(
+        BuildingConfig(
+            devices=len(IP_DEVICES),
+            routed_devices=1,
+            base_ip=BASE_IP,
+            router_ip=ROUTER_IP,
+            network=NETWORK,
+            vtn_port=0,
+            meter_port=0,
+            poll_interval=timedelta(seconds=1),
+        )
+    )
+    await sim.start()
+    yield sim
+    await sim.stop()
+
+
+def point_dicts() -> list[dict[str, Any]]:
+    """Setpoint 78/80/82 °F at priority 10 on every controller, plus one binary point."""
+    points: list[dict[str, Any]] = [
+        {
+            "address": address,
+            "object_type": "analog-value",
+            "instance": 302,
+            "priority": 10,
+            "values": [78.0, 80.0, 82.0],
+            "name": f"Zone setpoint {address}",
+        }
+        for address in [*IP_DEVICES, ROUTED_DEVICE]
+    ]
+    points.append(
+        {
+            "address": IP_DEVICES[0],
+            "object_type": "binary-value",
+            "instance": 1,
+            "priority": 12,
+            "values": ["active", "active", "active"],
+            "name": "Shed enable",
+        }
+    )
+    return points
+
+
+def entry_data(building: SimBuilding) -> dict[str, Any]:
+    """Config entry data as the config flow stores it, pointing at ``building``."""
+    return {
+        "vtn_url": building.vtn.url,
+        "ven_name": VEN_NAME,
+        "interface": "127.0.0.1/32",
+        "port": 0,  # ephemeral: a client on 47808 would answer itself on loopback
+        "device_instance": 3990001,
+        "routers": f"{NETWORK}={ROUTER_IP}",
+        "point_mode": "bulk",
+        "points": point_dicts(),
+        "meter_source": "modbus",
+        "host": "127.0.0.1",
+        "modbus_port": building.meter.port,
+        "unit_id": 1,
+        "register": 17,
+        "register_type": "input",
+        "data_type": "float32",
+        "word_order": "big",
+        "scale": 1.0,
+        "meter_interval": 1,
+        "shed_level": 1,
+        "normal_level": 0,
+        "act_on_test_events": False,
+    }
+
+
+@pytest.fixture
+def mock_config_entry(building: SimBuilding) -> MockConfigEntry:
+    """An entry for the simulated building."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=VEN_NAME,
+        data=entry_data(building),
+        unique_id=f"{building.vtn.url.lower()}|{VEN_NAME}",
+    )
+
+
+@pytest.fixture
+async def init_integration(
+    hass: HomeAssistant, building: SimBuilding, mock_config_entry: MockConfigEntry
+) -> AsyncIterator[MockConfigEntry]:
+    """The entry, loaded and registered with the simulated VTN."""
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert mock_config_entry.state is ConfigEntryState.LOADED
+    data: LoadshedData = mock_config_entry.runtime_data
+    await wait_for(lambda: data.runtime.connected, what="VEN registered")
+    yield mock_config_entry
+    # Unload while the building still runs (HA's own teardown comes after the building's).
+    if mock_config_entry.state is ConfigEntryState.LOADED:
+        assert await hass.config_entries.async_unload(mock_config_entry.entry_id)
+
+
+def slot(building: SimBuilding, address: str, obj: str, priority: int) -> Any:
+    """What the simulated controller's priority array holds at ``priority``."""
+    return building.bacnet.device(address).priority_array(obj)[priority - 1]
