@@ -1,0 +1,405 @@
+"""Config flow: VTN, BACnet points, meter and shed policy, each validated for real.
+
+The same steps serve first set-up and reconfiguration (which edits everything): each step
+pre-fills its form from the entry being reconfigured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import voluptuous as vol
+from homeassistant.config_entries import SOURCE_RECONFIGURE, ConfigFlow, ConfigFlowResult
+from homeassistant.helpers import selector
+
+from . import settings, validation
+from .const import (
+    CONF_ACT_ON_TEST_EVENTS,
+    CONF_ADDRESSES,
+    CONF_BULK,
+    CONF_CA,
+    CONF_CERT,
+    CONF_CHECK_REACHABLE,
+    CONF_DATA_TYPE,
+    CONF_DEVICE_INSTANCE,
+    CONF_HOST,
+    CONF_INSTANCE,
+    CONF_INTERFACE,
+    CONF_KEY,
+    CONF_METER_ENTITY,
+    CONF_METER_INTERVAL,
+    CONF_METER_SOURCE,
+    CONF_MODBUS_PORT,
+    CONF_NORMAL_LEVEL,
+    CONF_OBJECT_TYPE,
+    CONF_PASSPHRASE,
+    CONF_POINT_MODE,
+    CONF_POINTS,
+    CONF_PORT,
+    CONF_PRIORITY,
+    CONF_REGISTER,
+    CONF_REGISTER_TYPE,
+    CONF_ROUTERS,
+    CONF_SCALE,
+    CONF_SHED_LEVEL,
+    CONF_UNIT_ID,
+    CONF_VALUE,
+    CONF_VEN_ID,
+    CONF_VEN_NAME,
+    CONF_VTN_FINGERPRINT,
+    CONF_VTN_URL,
+    CONF_WORD_ORDER,
+    DEFAULT_BACNET_PORT,
+    DEFAULT_DEVICE_INSTANCE,
+    DEFAULT_METER_INTERVAL,
+    DEFAULT_MODBUS_PORT,
+    DEFAULT_PRIORITY,
+    DEFAULT_REGISTER,
+    DEFAULT_SEED_INSTANCE,
+    DEFAULT_SEED_OBJECT_TYPE,
+    DEFAULT_SEED_VALUE,
+    DOMAIN,
+    METER_SOURCE_ENTITY,
+    METER_SOURCE_MODBUS,
+    POINT_MODE_BULK,
+    POINT_MODE_SEED,
+)
+from .engine.points import OverridePoint
+from .modbus.meter import DataType, RegisterType, WordOrder
+from .validation import FlowError
+
+_TEXT = selector.TextSelector()
+_MULTILINE = selector.TextSelector(selector.TextSelectorConfig(multiline=True))
+_PASSWORD = selector.TextSelector(
+    selector.TextSelectorConfig(type=selector.TextSelectorType.PASSWORD)
+)
+_URL = selector.TextSelector(selector.TextSelectorConfig(type=selector.TextSelectorType.URL))
+
+
+def _number(
+    minimum: float, maximum: float, step: float | Literal["any"] = 1
+) -> selector.NumberSelector:
+    return selector.NumberSelector(
+        selector.NumberSelectorConfig(
+            min=minimum, max=maximum, step=step, mode=selector.NumberSelectorMode.BOX
+        )
+    )
+
+
+def _choice(options: list[str], key: str) -> selector.SelectSelector:
+    return selector.SelectSelector(
+        selector.SelectSelectorConfig(
+            options=options, translation_key=key, mode=selector.SelectSelectorMode.DROPDOWN
+        )
+    )
+
+
+OBJECT_TYPES = [
+    "analog-value",
+    "analog-output",
+    "binary-value",
+    "binary-output",
+    "multi-state-value",
+    "multi-state-output",
+]
+
+
+class LoadshedConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Set up or reconfigure one VEN."""
+
+    VERSION = 1
+
+    def __init__(self) -> None:
+        """Start with an empty draft."""
+        self._data: dict[str, Any] = {}
+        self._unreachable: list[str] = []
+
+    # ---- helpers --------------------------------------------------------------------------
+
+    def _defaults(self) -> Mapping[str, Any]:
+        """Values to pre-fill: the draft, else the entry being reconfigured."""
+        if self.source == SOURCE_RECONFIGURE:
+            return {**self._get_reconfigure_entry().data, **self._data}
+        return self._data
+
+    def _form(
+        self,
+        step_id: str,
+        schema: vol.Schema,
+        errors: dict[str, str] | None = None,
+        placeholders: dict[str, str] | None = None,
+        user_input: Mapping[str, Any] | None = None,
+    ) -> ConfigFlowResult:
+        return self.async_show_form(
+            step_id=step_id,
+            data_schema=self.add_suggested_values_to_schema(
+                schema, {**self._defaults(), **(user_input or {})}
+            ),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
+    # ---- step 1: the VTN -----------------------------------------------------------------
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """VTN URL, VEN identity and optional TLS material, checked by a real registration."""
+        errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {}
+        if user_input is not None:
+            vtn = {k: v.strip() if isinstance(v, str) else v for k, v in user_input.items()}
+            try:
+                info = await validation.validate_vtn(self.hass, vtn)
+            except FlowError as err:
+                errors[err.field] = err.key
+                placeholders.update(err.placeholders)
+            else:
+                await self.async_set_unique_id(validation.unique_id(vtn))
+                if self.source == SOURCE_RECONFIGURE:
+                    self._abort_if_unique_id_mismatch(reason="wrong_vtn")
+                else:
+                    self._abort_if_unique_id_configured()
+                self._data.update(vtn)
+                self._data["ven_fingerprint"] = info.ven_fingerprint
+                return await self.async_step_bacnet()
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_VTN_URL): _URL,
+                vol.Required(CONF_VEN_NAME): _TEXT,
+                vol.Optional(CONF_VEN_ID): _TEXT,
+                vol.Optional(CONF_CERT): _MULTILINE,
+                vol.Optional(CONF_KEY): _MULTILINE,
+                vol.Optional(CONF_PASSPHRASE): _PASSWORD,
+                vol.Optional(CONF_CA): _MULTILINE,
+                vol.Optional(CONF_VTN_FINGERPRINT): _TEXT,
+            }
+        )
+        return self._form("user", schema, errors, placeholders, user_input)
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Edit everything, starting again from the VTN step."""
+        return await self.async_step_user(user_input)
+
+    # ---- step 2: BACnet ------------------------------------------------------------------
+
+    async def async_step_bacnet(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Local interface and port, static routes, and how points are entered."""
+        errors: dict[str, str] = {}
+        placeholders = {"ven_fingerprint": self._data.get("ven_fingerprint") or "-"}
+        if user_input is not None:
+            try:
+                bacnet = validation.validate_bacnet(user_input)
+                await validation.check_port_free(self.hass, bacnet, self._reconfigure_id())
+            except FlowError as err:
+                errors[err.field] = err.key
+                placeholders.update(err.placeholders)
+            else:
+                self._data.update(bacnet)
+                if bacnet[CONF_POINT_MODE] == POINT_MODE_SEED:
+                    return await self.async_step_points_seed()
+                return await self.async_step_points_bulk()
+        default_interface = await validation.default_interface(self.hass)
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_INTERFACE, default=default_interface): _TEXT,
+                vol.Required(CONF_PORT, default=DEFAULT_BACNET_PORT): _number(0, 65535),
+                vol.Required(CONF_DEVICE_INSTANCE, default=DEFAULT_DEVICE_INSTANCE): _number(
+                    0, 4194302
+                ),
+                vol.Optional(CONF_ROUTERS): _MULTILINE,
+                vol.Required(CONF_POINT_MODE, default=POINT_MODE_SEED): _choice(
+                    [POINT_MODE_SEED, POINT_MODE_BULK], CONF_POINT_MODE
+                ),
+                vol.Required(CONF_CHECK_REACHABLE, default=False): selector.BooleanSelector(),
+            }
+        )
+        return self._form("bacnet", schema, errors, placeholders, user_input)
+
+    def _reconfigure_id(self) -> str | None:
+        return self._get_reconfigure_entry().entry_id if self.source == SOURCE_RECONFIGURE else None
+
+    async def async_step_points_seed(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The seed's way: one point definition applied to a list of device addresses."""
+        errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {}
+        if user_input is not None:
+            try:
+                points = validation.seed_points(user_input)
+            except FlowError as err:
+                errors[err.field] = err.key
+                placeholders.update(err.placeholders)
+            else:
+                return await self._points_accepted(points, user_input)
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_ADDRESSES): _MULTILINE,
+                vol.Required(CONF_OBJECT_TYPE, default=DEFAULT_SEED_OBJECT_TYPE): _choice(
+                    OBJECT_TYPES, CONF_OBJECT_TYPE
+                ),
+                vol.Required(CONF_INSTANCE, default=DEFAULT_SEED_INSTANCE): _number(0, 4194302),
+                vol.Required(CONF_PRIORITY, default=DEFAULT_PRIORITY): _number(8, 16),
+                vol.Required(CONF_VALUE, default=str(DEFAULT_SEED_VALUE)): _TEXT,
+            }
+        )
+        return self._form("points_seed", schema, errors, placeholders, user_input)
+
+    async def async_step_points_bulk(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """One point per line, with a value for each SIMPLE level."""
+        errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {}
+        if user_input is not None:
+            try:
+                points = validation.bulk_points(user_input)
+            except FlowError as err:
+                errors[err.field] = err.key
+                placeholders.update(err.placeholders)
+            else:
+                return await self._points_accepted(points, user_input)
+        schema = vol.Schema({vol.Required(CONF_BULK): _MULTILINE})
+        return self._form("points_bulk", schema, errors, placeholders, user_input)
+
+    async def _points_accepted(
+        self, points: list[OverridePoint], user_input: Mapping[str, Any]
+    ) -> ConfigFlowResult:
+        self._data.update(user_input)
+        self._data[CONF_POINTS] = [settings.point_to_dict(p) for p in points]
+        if self._data.get(CONF_CHECK_REACHABLE):
+            self._unreachable = await validation.unreachable_points(self.hass, self._data, points)
+            if self._unreachable:
+                return await self.async_step_reachability()
+        return await self.async_step_meter()
+
+    async def async_step_reachability(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Show the points that did not answer; the user may continue or go back."""
+        if user_input is not None:
+            return await self.async_step_meter()
+        return self.async_show_form(
+            step_id="reachability",
+            data_schema=vol.Schema({}),
+            description_placeholders={
+                "count": str(len(self._unreachable)),
+                "points": "\n".join(f"- {line}" for line in self._unreachable[:50]),
+            },
+        )
+
+    # ---- step 3: the meter ---------------------------------------------------------------
+
+    async def async_step_meter(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Where the building's kW comes from."""
+        if user_input is not None:
+            self._data[CONF_METER_SOURCE] = user_input[CONF_METER_SOURCE]
+            if user_input[CONF_METER_SOURCE] == METER_SOURCE_MODBUS:
+                return await self.async_step_meter_modbus()
+            return await self.async_step_meter_entity()
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_METER_SOURCE, default=METER_SOURCE_MODBUS): _choice(
+                    [METER_SOURCE_MODBUS, METER_SOURCE_ENTITY], CONF_METER_SOURCE
+                )
+            }
+        )
+        return self._form("meter", schema)
+
+    async def async_step_meter_modbus(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """A Modbus TCP meter, checked with a real read."""
+        errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {}
+        if user_input is not None:
+            meter = {**user_input, CONF_HOST: str(user_input[CONF_HOST]).strip()}
+            try:
+                kw = await validation.read_meter(meter)
+            except FlowError as err:
+                errors[err.field] = err.key
+                placeholders.update(err.placeholders)
+            else:
+                self._data.update(meter)
+                self._data["meter_first_kw"] = kw
+                return await self.async_step_policy()
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_HOST): _TEXT,
+                vol.Required(CONF_MODBUS_PORT, default=DEFAULT_MODBUS_PORT): _number(1, 65535),
+                vol.Required(CONF_UNIT_ID, default=1): _number(0, 255),
+                vol.Required(CONF_REGISTER, default=DEFAULT_REGISTER): _number(0, 65535),
+                vol.Required(CONF_REGISTER_TYPE, default=RegisterType.INPUT): _choice(
+                    [str(t) for t in RegisterType], CONF_REGISTER_TYPE
+                ),
+                vol.Required(CONF_DATA_TYPE, default=DataType.FLOAT32): _choice(
+                    [str(t) for t in DataType], CONF_DATA_TYPE
+                ),
+                vol.Required(CONF_WORD_ORDER, default=WordOrder.BIG): _choice(
+                    [str(t) for t in WordOrder], CONF_WORD_ORDER
+                ),
+                vol.Required(CONF_SCALE, default=1.0): _number(-1e6, 1e6, "any"),
+                vol.Required(CONF_METER_INTERVAL, default=DEFAULT_METER_INTERVAL): _number(1, 3600),
+            }
+        )
+        return self._form("meter_modbus", schema, errors, placeholders, user_input)
+
+    async def async_step_meter_entity(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """An existing Home Assistant power sensor."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            try:
+                validation.check_meter_entity(self.hass, user_input[CONF_METER_ENTITY])
+            except FlowError as err:
+                errors[err.field] = err.key
+            else:
+                self._data.update(user_input)
+                return await self.async_step_policy()
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_METER_ENTITY): selector.EntitySelector(
+                    selector.EntitySelectorConfig(domain="sensor", device_class="power")
+                ),
+                vol.Required(CONF_METER_INTERVAL, default=DEFAULT_METER_INTERVAL): _number(1, 3600),
+            }
+        )
+        return self._form("meter_entity", schema, errors, user_input=user_input)
+
+    # ---- step 4: shed policy -------------------------------------------------------------
+
+    async def async_step_policy(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Which SIMPLE level sheds, which is normal, and whether test events act."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            shed, normal = int(user_input[CONF_SHED_LEVEL]), int(user_input[CONF_NORMAL_LEVEL])
+            if normal >= shed:
+                errors[CONF_NORMAL_LEVEL] = "normal_not_below_shed"
+            else:
+                self._data.update(
+                    {
+                        CONF_SHED_LEVEL: shed,
+                        CONF_NORMAL_LEVEL: normal,
+                        CONF_ACT_ON_TEST_EVENTS: user_input[CONF_ACT_ON_TEST_EVENTS],
+                    }
+                )
+                return self._finish()
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_SHED_LEVEL, default=1): _number(1, 3),
+                vol.Required(CONF_NORMAL_LEVEL, default=0): _number(0, 2),
+                vol.Required(CONF_ACT_ON_TEST_EVENTS, default=False): selector.BooleanSelector(),
+            }
+        )
+        return self._form("policy", schema, errors, user_input=user_input)
+
+    def _finish(self) -> ConfigFlowResult:
+        data = validation.entry_data(self._data)
+        if self.source == SOURCE_RECONFIGURE:
+            return self.async_update_reload_and_abort(
+                self._get_reconfigure_entry(), data=data, reason="reconfigure_successful"
+            )
+        return self.async_create_entry(title=data[CONF_VEN_NAME], data=data)

@@ -1,0 +1,293 @@
+"""Checks behind each config flow step, with errors as translation keys on a form field.
+
+Every check talks to the real peer (VTN registration, a BACnet bind and reads, a Modbus read);
+each failure becomes a :class:`FlowError` naming the form field, the translation key and any
+placeholders for the message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+from homeassistant.components import network
+from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+
+from . import settings, tls
+from .bacnet.stack import (
+    BacnetStackError,
+    InterfaceConflictError,
+    LocalInterface,
+    PortInUseError,
+)
+from .bacnet.stack import (
+    check_port_free as _check_port_free,
+)
+from .bacnet.writer import BacnetOverrideWriter
+from .const import (
+    CONF_ADDRESSES,
+    CONF_BULK,
+    CONF_CA,
+    CONF_CERT,
+    CONF_CHECK_REACHABLE,
+    CONF_DEVICE_INSTANCE,
+    CONF_INSTANCE,
+    CONF_INTERFACE,
+    CONF_KEY,
+    CONF_METER_INTERVAL,
+    CONF_OBJECT_TYPE,
+    CONF_POINT_MODE,
+    CONF_PORT,
+    CONF_PRIORITY,
+    CONF_ROUTERS,
+    CONF_VALUE,
+    CONF_VEN_NAME,
+    CONF_VTN_FINGERPRINT,
+    CONF_VTN_URL,
+)
+from .engine.points import OverridePoint, PointError, expand_seed, parse_bulk
+from .modbus.meter import MeterError, ModbusMeter
+from .openadr.ven import (
+    VtnCannotConnect,
+    VtnError,
+    VtnFingerprintMismatch,
+    VtnTlsError,
+    normalise_fingerprint,
+    ven_fingerprint,
+)
+from .openadr.ven import validate as openadr_validate
+from .stacks import stack_registry
+
+BASE = "base"
+_FINGERPRINT = re.compile(r"([0-9A-F]{2}:){9}[0-9A-F]{2}")
+MAX_LISTED_ERRORS = 10
+
+
+class FlowError(Exception):
+    """A check failed: show ``key`` on ``field`` with ``placeholders``."""
+
+    def __init__(self, field: str, key: str, placeholders: dict[str, str] | None = None) -> None:
+        """Remember where and what to show."""
+        super().__init__(key)
+        self.field = field
+        self.key = key
+        self.placeholders = placeholders or {}
+
+
+def unique_id(vtn: Mapping[str, Any]) -> str:
+    """One entry per VEN: the VTN URL and the VEN name."""
+    return f"{str(vtn[CONF_VTN_URL]).rstrip('/').lower()}|{str(vtn[CONF_VEN_NAME]).strip()}"
+
+
+# ---- VTN --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class VtnInfo:
+    """What a successful registration told us."""
+
+    ven_id: str
+    ven_fingerprint: str | None
+
+
+async def validate_vtn(hass: HomeAssistant, vtn: Mapping[str, Any]) -> VtnInfo:
+    """Register once with the VTN using exactly these settings."""
+    url = urlparse(str(vtn[CONF_VTN_URL]))
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise FlowError(CONF_VTN_URL, "invalid_url")
+    has_cert, has_key = bool(vtn.get(CONF_CERT)), bool(vtn.get(CONF_KEY))
+    if has_cert != has_key:
+        raise FlowError(CONF_KEY if has_cert else CONF_CERT, "cert_and_key")
+    if has_cert and not vtn.get(CONF_CA):
+        raise FlowError(CONF_CA, "ca_required")
+    fingerprint = vtn.get(CONF_VTN_FINGERPRINT)
+    if fingerprint and not _FINGERPRINT.fullmatch(normalise_fingerprint(fingerprint) or ""):
+        raise FlowError(CONF_VTN_FINGERPRINT, "invalid_fingerprint")
+    async with tls.temporary_files(hass, vtn) as files:
+        try:
+            info = await openadr_validate(
+                settings.ven_settings(vtn, files), hass.async_add_executor_job
+            )
+            own = (
+                await hass.async_add_executor_job(ven_fingerprint, files.cert_file)
+                if files.cert_file
+                else None
+            )
+        except VtnFingerprintMismatch as err:
+            raise FlowError(CONF_VTN_FINGERPRINT, "fingerprint_mismatch", _err(err)) from None
+        except VtnTlsError as err:
+            raise FlowError(BASE, "tls_failed", _err(err)) from None
+        except VtnCannotConnect as err:
+            raise FlowError(BASE, "cannot_connect", _err(err)) from None
+        except VtnError as err:
+            raise FlowError(BASE, "unknown", _err(err)) from None
+    return VtnInfo(ven_id=info.ven_id, ven_fingerprint=own)
+
+
+def _err(err: Exception) -> dict[str, str]:
+    return {"error": str(err)}
+
+
+# ---- BACnet -----------------------------------------------------------------------------
+
+
+async def default_interface(hass: HomeAssistant) -> str:
+    """HA's primary IPv4 address with its prefix (``192.168.1.5/24``), or ``""``.
+
+    Only when HA's ``network`` integration already runs (it does with ``default_config``);
+    loading it just for a default would be out of proportion.
+    """
+    if "network" not in hass.config.components:
+        return ""
+    try:
+        adapters = await network.async_get_adapters(hass)
+    except HomeAssistantError:
+        return ""
+    for adapter in adapters:
+        if not adapter["enabled"]:
+            continue
+        for ipv4 in adapter["ipv4"]:
+            return f"{ipv4['address']}/{ipv4['network_prefix']}"
+    return ""
+
+
+def validate_bacnet(user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """Normalise the BACnet step's fields."""
+    try:
+        interface = settings.parse_interface(str(user_input[CONF_INTERFACE]))
+    except settings.SettingsError:
+        raise FlowError(CONF_INTERFACE, "invalid_interface") from None
+    try:
+        routes = settings.parse_routes(user_input.get(CONF_ROUTERS))
+    except settings.SettingsError as err:
+        raise FlowError(CONF_ROUTERS, "invalid_routes", {"error": str(err)}) from None
+    return {
+        CONF_INTERFACE: interface,
+        CONF_PORT: int(user_input[CONF_PORT]),
+        CONF_DEVICE_INSTANCE: int(user_input[CONF_DEVICE_INSTANCE]),
+        CONF_ROUTERS: "\n".join(f"{net}={ip}" for net, ip in routes.items()),
+        CONF_POINT_MODE: user_input[CONF_POINT_MODE],
+        CONF_CHECK_REACHABLE: bool(user_input.get(CONF_CHECK_REACHABLE, False)),
+    }
+
+
+def _interface(data: Mapping[str, Any]) -> LocalInterface:
+    address, port, instance, routes = settings.bacnet_interface(data)
+    return LocalInterface(address=address, port=port, device_instance=instance, routes=routes)
+
+
+async def check_port_free(
+    hass: HomeAssistant, bacnet: Mapping[str, Any], _entry: str | None
+) -> None:
+    """The UDP port is free, or already held by this integration's own shared stack."""
+    interface = _interface(bacnet)
+    if stack_registry(hass).users(interface):
+        return  # our own running stack; entries share it
+    try:
+        await hass.async_add_executor_job(_check_port_free, interface.ip, interface.port)
+    except PortInUseError:
+        raise FlowError(
+            CONF_PORT, "port_in_use", {"port": str(interface.port), "ip": interface.ip}
+        ) from None
+    except BacnetStackError as err:
+        raise FlowError(CONF_INTERFACE, "interface_unusable", {"error": str(err)}) from None
+
+
+def _line_errors(errors: list[Any]) -> dict[str, str]:
+    shown = [str(e) for e in errors[:MAX_LISTED_ERRORS]]
+    if len(errors) > MAX_LISTED_ERRORS:
+        shown.append(f"... and {len(errors) - MAX_LISTED_ERRORS} more")
+    return {"errors": "\n".join(shown)}
+
+
+def seed_points(user_input: Mapping[str, Any]) -> list[OverridePoint]:
+    """One definition over many addresses (the seed's way)."""
+    try:
+        points, errors = expand_seed(
+            str(user_input[CONF_ADDRESSES]),
+            str(user_input[CONF_OBJECT_TYPE]),
+            int(user_input[CONF_INSTANCE]),
+            int(user_input[CONF_PRIORITY]),
+            str(user_input[CONF_VALUE]).strip(),
+        )
+    except PointError as err:
+        target = {
+            "object_type": CONF_OBJECT_TYPE,
+            "instance": CONF_INSTANCE,
+            "priority": CONF_PRIORITY,
+        }.get(err.field or "", CONF_VALUE)
+        raise FlowError(target, "invalid_point_definition", {"error": str(err)}) from None
+    if errors:
+        raise FlowError(CONF_ADDRESSES, "invalid_points", _line_errors(errors))
+    if not points:
+        raise FlowError(CONF_ADDRESSES, "no_points")
+    return points
+
+
+def bulk_points(user_input: Mapping[str, Any]) -> list[OverridePoint]:
+    """One point per line."""
+    points, errors = parse_bulk(str(user_input[CONF_BULK]))
+    if errors:
+        raise FlowError(CONF_BULK, "invalid_points", _line_errors(errors))
+    if not points:
+        raise FlowError(CONF_BULK, "no_points")
+    return points
+
+
+async def unreachable_points(
+    hass: HomeAssistant, data: Mapping[str, Any], points: list[OverridePoint]
+) -> list[str]:
+    """Read every point once; describe the ones that did not answer."""
+    registry = stack_registry(hass)
+    try:
+        handle = await registry.acquire(_interface(data))
+    except (BacnetStackError, InterfaceConflictError) as err:
+        return [f"BACnet stack: {err}"]
+    try:
+        writer = BacnetOverrideWriter(handle.stack)
+        failed = await writer.check_points(points)
+    finally:
+        await handle.release()
+    return [
+        f"{p.key}{f' ({p.name})' if p.name else ''}: {o.detail or o.failure}" for p, o in failed
+    ]
+
+
+# ---- meter ------------------------------------------------------------------------------
+
+
+async def read_meter(meter: Mapping[str, Any]) -> float:
+    """Read the Modbus meter once; returns kW."""
+    client = ModbusMeter(settings.meter_config(meter))
+    try:
+        return await client.read_kw()
+    except MeterError as err:
+        raise FlowError(BASE, "meter_failed", {"error": str(err)}) from None
+    finally:
+        client.close()
+
+
+def check_meter_entity(hass: HomeAssistant, entity_id: str) -> None:
+    """The sensor exists and reports a power value in W, kW or MW."""
+    state = hass.states.get(entity_id)
+    if state is None or state.state in (STATE_UNAVAILABLE, STATE_UNKNOWN):
+        raise FlowError("meter_entity", "meter_entity_unavailable")
+    if state.attributes.get("unit_of_measurement") not in ("W", "kW", "MW"):
+        raise FlowError("meter_entity", "meter_entity_unit")
+
+
+# ---- the entry --------------------------------------------------------------------------
+
+_TRANSIENT = {"ven_fingerprint", "meter_first_kw", CONF_CHECK_REACHABLE}
+
+
+def entry_data(draft: Mapping[str, Any]) -> dict[str, Any]:
+    """What is stored: everything the flow gathered except display-only values."""
+    data = {k: v for k, v in draft.items() if k not in _TRANSIENT and v not in (None, "")}
+    data.setdefault(CONF_METER_INTERVAL, 10)
+    return data
