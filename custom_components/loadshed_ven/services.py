@@ -1,0 +1,183 @@
+"""Actions: shed now, release everything, opt out of an event.
+
+The buttons run the same operator actions as these services, so both report failures the
+same way.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Final
+
+import voluptuous as vol
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import (
+    Context,
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+)
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import selector
+from homeassistant.util.json import JsonValueType
+
+from .const import DOMAIN
+from .coordinator import LoadshedConfigEntry
+from .engine.shed import ApplyReport
+from .openadr.errors import VtnError
+from .runtime import LoadshedRuntime
+
+ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
+ATTR_LEVEL: Final = "level"
+ATTR_DURATION: Final = "duration"
+ATTR_EVENT_ID: Final = "event_id"
+
+SERVICE_SHED: Final = "shed"
+SERVICE_RELEASE_ALL: Final = "release_all"
+SERVICE_OPT_OUT: Final = "opt_out"
+
+# Events that can still be opted out of.
+OPEN_STATUSES: Final = frozenset({"scheduled", "active"})
+# How many point keys an error message lists before it stops.
+MAX_LISTED: Final = 5
+
+_ENTRY_FIELD: Final[dict[vol.Marker, Any]] = {
+    vol.Required(ATTR_CONFIG_ENTRY_ID): selector.ConfigEntrySelector({"integration": DOMAIN})
+}
+SHED_SCHEMA: Final = vol.Schema(
+    {
+        **_ENTRY_FIELD,
+        vol.Optional(ATTR_LEVEL): vol.All(vol.Coerce(int), vol.Range(min=1, max=3)),
+        vol.Optional(ATTR_DURATION): vol.All(cv.time_period, vol.Range(min=timedelta(seconds=1))),
+    }
+)
+RELEASE_ALL_SCHEMA: Final = vol.Schema(_ENTRY_FIELD)
+OPT_OUT_SCHEMA: Final = vol.Schema({**_ENTRY_FIELD, vol.Optional(ATTR_EVENT_ID): cv.string})
+
+
+def get_runtime(call: ServiceCall) -> LoadshedRuntime:
+    """The runtime of the entry a call targets; refuses unknown or unloaded entries."""
+    entry_id: str = call.data[ATTR_CONFIG_ENTRY_ID]
+    entry: LoadshedConfigEntry | None = call.hass.config_entries.async_get_entry(entry_id)
+    if entry is None or entry.domain != DOMAIN:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_config_entry",
+            translation_placeholders={"config_entry": entry_id},
+        )
+    if entry.state is not ConfigEntryState.LOADED:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="unloaded_config_entry",
+            translation_placeholders={"config_entry": entry.title},
+        )
+    return entry.runtime_data.runtime
+
+
+def report_response(report: ApplyReport) -> ServiceResponse:
+    """An apply report as an action response."""
+    return {
+        "written": list[JsonValueType](report.written),
+        "released": list[JsonValueType](report.released),
+        "failed": list[JsonValueType](report.failed),
+    }
+
+
+def raise_for_failures(report: ApplyReport, translation_key: str) -> None:
+    """Raise a translated error naming the points that did not verify, if any."""
+    if not report.failed:
+        return
+    listed = ", ".join(report.failed[:MAX_LISTED])
+    if len(report.failed) > MAX_LISTED:
+        listed += ", …"
+    raise HomeAssistantError(
+        translation_domain=DOMAIN,
+        translation_key=translation_key,
+        translation_placeholders={"count": str(len(report.failed)), "points": listed},
+    )
+
+
+async def async_shed(
+    runtime: LoadshedRuntime,
+    level: int | None,
+    duration: timedelta | None,
+    context: Context | None,
+) -> ApplyReport:
+    """Shed at ``level`` (default: the policy's shed level); refuse a level that does not shed."""
+    policy = runtime.controller.policy
+    level = policy.shed_level if level is None else level
+    if not policy.sheds(level):
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="level_does_not_shed",
+            translation_placeholders={"level": str(level), "shed_level": str(policy.shed_level)},
+        )
+    return await runtime.async_shed(level, duration, context)
+
+
+async def async_opt_out(
+    runtime: LoadshedRuntime, event_id: str | None, context: Context | None
+) -> str:
+    """Opt out of ``event_id`` (default: the event in force or next); returns the event id."""
+    if event_id is None:
+        view = runtime.current_event()
+        if view is None or view.status not in OPEN_STATUSES:
+            raise HomeAssistantError(translation_domain=DOMAIN, translation_key="no_event")
+        event_id = view.event_id
+    try:
+        return await runtime.async_opt_out(event_id, context)
+    except KeyError as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="unknown_event",
+            translation_placeholders={"event_id": event_id},
+        ) from err
+    except VtnError as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="opt_out_failed",
+            translation_placeholders={"event_id": event_id, "error": str(err)},
+        ) from err
+
+
+def async_setup_services(hass: HomeAssistant) -> None:
+    """Register the integration's actions."""
+
+    async def shed(call: ServiceCall) -> ServiceResponse:
+        runtime = get_runtime(call)
+        report = await async_shed(
+            runtime, call.data.get(ATTR_LEVEL), call.data.get(ATTR_DURATION), call.context
+        )
+        if call.return_response:
+            return report_response(report)
+        raise_for_failures(report, "shed_failed")
+        return None
+
+    async def release_all(call: ServiceCall) -> ServiceResponse:
+        runtime = get_runtime(call)
+        report = await runtime.async_release_all(call.context)
+        if call.return_response:
+            return report_response(report)
+        raise_for_failures(report, "release_all_failed")
+        return None
+
+    async def opt_out(call: ServiceCall) -> None:
+        await async_opt_out(get_runtime(call), call.data.get(ATTR_EVENT_ID), call.context)
+
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_SHED,
+        shed,
+        schema=SHED_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_RELEASE_ALL,
+        release_all,
+        schema=RELEASE_ALL_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
+    hass.services.async_register(DOMAIN, SERVICE_OPT_OUT, opt_out, schema=OPT_OUT_SCHEMA)

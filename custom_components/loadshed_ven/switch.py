@@ -1,0 +1,141 @@
+"""One switch per override point: on while our value is verifiably held in its priority slot.
+
+Turning a switch off releases the point (NULL at its priority) for the rest of the event; turning
+it on writes the level's value again. Either way the state shown is what the controller's
+priority array was read back to hold, never what was merely asked for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.components.switch import SwitchEntity
+from homeassistant.components.switch.const import DOMAIN as SWITCH_DOMAIN
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .const import DOMAIN
+from .coordinator import LoadshedConfigEntry
+from .engine.overrides import PointState, PointStatus
+from .engine.points import OverridePoint
+from .entity import LoadshedPushEntity, controller_device_info
+
+# Each action is a BACnet write and read-back; the controller serialises them anyway.
+PARALLEL_UPDATES = 1
+
+ATTR_ADDRESS = "address"
+ATTR_OBJECT = "object"
+ATTR_PRIORITY = "priority"
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: LoadshedConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add a switch for every configured override point; forget points no longer configured."""
+    points = [state.point for state in entry.runtime_data.runtime.point_states()]
+    _remove_stale(hass, entry, points)
+    async_add_entities(OverrideSwitch(entry, point) for point in points)
+
+
+def _remove_stale(
+    hass: HomeAssistant, entry: LoadshedConfigEntry, points: list[OverridePoint]
+) -> None:
+    """Drop the switches and controller devices of points removed by a reconfiguration."""
+    entity_registry = er.async_get(hass)
+    unique_ids = {f"{entry.entry_id}_{point.key}" for point in points}
+    for entity in er.async_entries_for_config_entry(entity_registry, entry.entry_id):
+        if entity.domain == SWITCH_DOMAIN and entity.unique_id not in unique_ids:
+            entity_registry.async_remove(entity.entity_id)
+    device_registry = dr.async_get(hass)
+    prefix = f"{entry.entry_id}_bacnet_"
+    wanted = {f"{prefix}{point.address}" for point in points}
+    for device in dr.async_entries_for_config_entry(device_registry, entry.entry_id):
+        ours = {ident for domain, ident in device.identifiers if domain == DOMAIN}
+        if any(ident.startswith(prefix) for ident in ours) and not ours & wanted:
+            device_registry.async_remove_device(device.id)
+
+
+def point_label(point: OverridePoint) -> str:
+    """How a point is named to people: its configured name, else object type and instance."""
+    return point.name or f"{point.object_type} {point.instance}"
+
+
+def failure_reason(state: PointState) -> str:
+    """A short reason for a failed operation, for error messages."""
+    reason = str(state.failure) if state.failure is not None else str(state.status)
+    return f"{reason} ({state.detail})" if state.detail else reason
+
+
+class OverrideSwitch(LoadshedPushEntity, SwitchEntity):
+    """An override point on a BACnet controller."""
+
+    _attr_translation_key = "override"
+    # Fixed facts about the point: no need to store them with every state change.
+    _unrecorded_attributes = frozenset({ATTR_ADDRESS, ATTR_OBJECT, ATTR_PRIORITY})
+
+    def __init__(self, entry: LoadshedConfigEntry, point: OverridePoint) -> None:
+        """Bind the switch to ``point``, on its controller's device."""
+        super().__init__(entry, point.key, controller_device_info(entry, point.address))
+        self._key = point.key
+        self._attr_name = point_label(point)
+
+    @property
+    def _state(self) -> PointState:
+        return self.runtime.controller.state(self._key)
+
+    @property
+    def is_on(self) -> bool | None:
+        """On while held (or owned by a higher slot), off when released, unknown when failed."""
+        status = self._state.status
+        if status is PointStatus.FAILED:
+            return None
+        return status in (PointStatus.HELD, PointStatus.OWNED)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """What the controller holds for this point, for operators and automations."""
+        state = self._state
+        point = state.point
+        return {
+            ATTR_ADDRESS: point.address,
+            ATTR_OBJECT: f"{point.object_type},{point.instance}",
+            ATTR_PRIORITY: point.priority,
+            "written_value": state.written_value,
+            "event_id": state.event_id,
+            "written_at": state.written_at.isoformat() if state.written_at else None,
+            "verified": state.verified,
+            "owner_priority": state.owner_priority,
+            "failure": str(state.failure) if state.failure is not None else None,
+            "operator_released": state.operator_released,
+        }
+
+    async def async_turn_off(self, **kwargs: Any) -> None:
+        """Release the point for the rest of the current event."""
+        state = await self.runtime.async_release_point(self._key, self._context)
+        if state.holds_override:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="release_failed",
+                translation_placeholders={
+                    "point": point_label(state.point),
+                    "reason": failure_reason(state),
+                },
+            )
+
+    async def async_turn_on(self, **kwargs: Any) -> None:
+        """Write the point's value for the current level (level 1's outside a shed)."""
+        state = await self.runtime.async_hold_point(self._key, self._context)
+        if state.status is PointStatus.FAILED:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="write_failed",
+                translation_placeholders={
+                    "point": point_label(state.point),
+                    "reason": failure_reason(state),
+                },
+            )
