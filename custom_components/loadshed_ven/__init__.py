@@ -104,7 +104,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: LoadshedConfigEntry) -> 
         on_connected=runtime.handle_connection,
         meter_power=meter_watts,
     )
-    runtime.send_opt_out = ven.opt_out
+    runtime.send_opt = ven.send_opt
     entry.runtime_data = LoadshedData(runtime=runtime, meter=meter, ven=ven, bacnet=handle)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_create_background_task(hass, ven.run(), f"{DOMAIN} VEN {entry.title}")

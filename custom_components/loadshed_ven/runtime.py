@@ -8,7 +8,7 @@ config entry, fires bus events for automations and tells entities to refresh.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,6 +39,7 @@ EVENT_SHED_ENDED: Final = f"{DOMAIN}_shed_ended"
 EVENT_POINT_RELEASED: Final = f"{DOMAIN}_point_released"
 EVENT_POINT_FAILED: Final = f"{DOMAIN}_point_failed"
 EVENT_OPTED_OUT: Final = f"{DOMAIN}_opted_out"
+EVENT_OPTED_IN: Final = f"{DOMAIN}_opted_in"
 
 MANUAL_PREFIX: Final = "manual-"
 
@@ -80,7 +81,8 @@ class LoadshedRuntime:
         self._applied: tuple[int, str | None] = (0, None)
         self._unsub_timer: CALLBACK_TYPE | None = None
         self._known: dict[str, EventPlan] = {}  # every event seen, for status display
-        self.send_opt_out: Callable[[str], Any] | None = None  # set by the VEN wiring
+        # Tells the VTN this VEN's opt for an event; set when the VEN is wired up.
+        self.send_opt: Callable[[str, OptType], Awaitable[None]] | None = None
 
     # ---- state for entities -------------------------------------------------------------
 
@@ -216,9 +218,24 @@ class LoadshedRuntime:
         self._fire(EVENT_OPTED_OUT, {"event_id": target}, context)
         # Release first: an unreachable VTN must not keep the building shed.
         await self._evaluate_and_wait()
-        if self.send_opt_out is not None and not target.startswith(MANUAL_PREFIX):
-            await self.send_opt_out(target)
+        if self.send_opt is not None and not target.startswith(MANUAL_PREFIX):
+            await self.send_opt(target, OPT_OUT)
         return target
+
+    async def async_opt_in(self, event_id: str, context: Context | None = None) -> str:
+        """Take part in ``event_id`` again after an opt-out: re-plan it and tell the VTN."""
+        plan = self._known.get(event_id)
+        if plan is None:
+            raise KeyError(event_id)
+        if event_id not in self._opted_out:
+            return event_id
+        self._opted_out.discard(event_id)
+        self.schedule.upsert(plan)
+        self._fire(EVENT_OPTED_IN, {"event_id": event_id}, context)
+        await self._evaluate_and_wait()
+        if self.send_opt is not None and not event_id.startswith(MANUAL_PREFIX):
+            await self.send_opt(event_id, OPT_IN)
+        return event_id
 
     async def async_release_point(self, key: str, context: Context | None = None) -> PointState:
         """An operator turns one override off."""

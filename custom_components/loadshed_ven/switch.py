@@ -21,7 +21,9 @@ from .const import DOMAIN
 from .coordinator import LoadshedConfigEntry
 from .engine.overrides import PointState, PointStatus
 from .engine.points import OverridePoint
-from .entity import LoadshedPushEntity, controller_device_info
+from .entity import LoadshedPushEntity, controller_device_info, ven_device_info
+from .openadr.ven import VtnError
+from .services import OPEN_STATUSES, async_opt_out
 
 # Each action is a BACnet write and read-back; the controller serialises them anyway.
 PARALLEL_UPDATES = 1
@@ -29,6 +31,7 @@ PARALLEL_UPDATES = 1
 ATTR_ADDRESS = "address"
 ATTR_OBJECT = "object"
 ATTR_PRIORITY = "priority"
+PARTICIPATION = "participation"
 
 
 async def async_setup_entry(
@@ -39,7 +42,9 @@ async def async_setup_entry(
     """Add a switch for every configured override point; forget points no longer configured."""
     points = [state.point for state in entry.runtime_data.runtime.point_states()]
     _remove_stale(hass, entry, points)
-    async_add_entities(OverrideSwitch(entry, point) for point in points)
+    async_add_entities(
+        [ParticipationSwitch(entry), *(OverrideSwitch(entry, point) for point in points)]
+    )
 
 
 def _remove_stale(
@@ -47,7 +52,7 @@ def _remove_stale(
 ) -> None:
     """Drop the switches and controller devices of points removed by a reconfiguration."""
     entity_registry = er.async_get(hass)
-    unique_ids = {f"{entry.entry_id}_{point.key}" for point in points}
+    unique_ids = {f"{entry.entry_id}_{key}" for key in (PARTICIPATION, *(p.key for p in points))}
     for entity in er.async_entries_for_config_entry(entity_registry, entry.entry_id):
         if entity.domain == SWITCH_DOMAIN and entity.unique_id not in unique_ids:
             entity_registry.async_remove(entity.entity_id)
@@ -139,3 +144,49 @@ class OverrideSwitch(LoadshedPushEntity, SwitchEntity):
                     "reason": failure_reason(state),
                 },
             )
+
+
+class ParticipationSwitch(LoadshedPushEntity, SwitchEntity):
+    """Take part in the current event: off opts out (releases and tells the VTN), on opts back in.
+
+    Available only while there is an event to take part in (scheduled, active or opted out).
+    """
+
+    _attr_translation_key = "participation"
+
+    def __init__(self, entry: LoadshedConfigEntry) -> None:
+        """Put the switch on the VEN's device."""
+        super().__init__(entry, PARTICIPATION, ven_device_info(entry))
+
+    @property
+    def available(self) -> bool:
+        """Only while an event can be opted in or out of."""
+        view = self.runtime.current_event()
+        return (
+            super().available and view is not None and view.status in (*OPEN_STATUSES, "opted_out")
+        )
+
+    @property
+    def is_on(self) -> bool | None:
+        """On unless this VEN opted out of the current event."""
+        view = self.runtime.current_event()
+        return None if view is None else view.status != "opted_out"
+
+    async def async_turn_off(self, **kwargs: Any) -> None:
+        """Opt out of the current event."""
+        view = self.runtime.current_event()
+        await async_opt_out(self.runtime, view.event_id if view else None, self._context)
+
+    async def async_turn_on(self, **kwargs: Any) -> None:
+        """Opt back in to the current event."""
+        view = self.runtime.current_event()
+        if view is None:
+            raise HomeAssistantError(translation_domain=DOMAIN, translation_key="no_event")
+        try:
+            await self.runtime.async_opt_in(view.event_id, self._context)
+        except VtnError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="opt_in_failed",
+                translation_placeholders={"event_id": view.event_id, "error": str(err)},
+            ) from err

@@ -99,7 +99,7 @@ async def test_entities_and_devices(
     for ent in entities:
         per_platform[ent.domain] = per_platform.get(ent.domain, 0) + 1
         assert ent.has_entity_name
-    assert per_platform == {"sensor": 6, "binary_sensor": 2, "switch": 5, "button": 3, "event": 1}
+    assert per_platform == {"sensor": 6, "binary_sensor": 2, "switch": 6, "button": 3, "event": 1}
 
     devices = dr.async_entries_for_config_entry(device_registry, entry.entry_id)
     identifiers = {ident for device in devices for ident in device.identifiers}
@@ -365,5 +365,5 @@ async def test_points_no_longer_configured_are_removed(
     assert entity_registry.async_get(old_point.entity_id) is None
     kept = setpoint_switch(hass, entry, IP_DEVICES[1])
     assert entity_registry.async_get(kept) is not None
-    assert len(er.async_entries_for_config_entry(entity_registry, entry.entry_id)) == 17
+    assert len(er.async_entries_for_config_entry(entity_registry, entry.entry_id)) == 18
     assert await hass.config_entries.async_unload(entry.entry_id)
