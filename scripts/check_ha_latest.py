@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=CACHE, help=f"wheel cache (default {CACHE})")
     parser.add_argument("--integration", type=Path, default=INTEGRATION, help="integration package")
     parser.add_argument("--no-requirements", action="store_true", help="skip the resolver check")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="also list every name found (ok lines)"
+    )
     args = parser.parse_args(argv)
     try:
         version = args.version or latest_version()
@@ -61,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         " (ok, MISSING, DYNAMIC, unchecked; ~ = weaker check)"
     )
     api = check_api(src, uses)
-    print("\n".join(api.lines))
+    shown = [line for line in api.lines if args.verbose or not line.startswith("  ok ")]
+    print("\n".join(shown) or "  every name found")
     req = Outcome(["  skipped (--no-requirements)"])
     if not args.no_requirements:
         manifest = json.loads((args.integration / "manifest.json").read_text(encoding="utf-8"))
