@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Final
 
-from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
@@ -34,7 +34,7 @@ PLATFORMS: Final = [
 ]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
-# How long unloading (and HA's shutdown) may spend releasing overrides.
+# How long unloading, or Home Assistant stopping, may spend releasing overrides.
 RELEASE_BUDGET_SECONDS: Final = 10.0
 
 
@@ -106,9 +106,29 @@ async def async_setup_entry(hass: HomeAssistant, entry: LoadshedConfigEntry) -> 
     )
     runtime.send_opt = ven.send_opt
     entry.runtime_data = LoadshedData(runtime=runtime, meter=meter, ven=ven, bacnet=handle)
+    _release_when_hass_stops(hass, entry)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_create_background_task(hass, ven.run(), f"{DOMAIN} VEN {entry.title}")
     return True
+
+
+def _release_when_hass_stops(hass: HomeAssistant, entry: LoadshedConfigEntry) -> None:
+    """Home Assistant does not unload entries when it stops: release the building then."""
+    unsubscribe: CALLBACK_TYPE | None = None
+
+    async def _on_stop(_: Event) -> None:
+        nonlocal unsubscribe
+        unsubscribe = None
+        await _stop_and_release(entry.runtime_data, "Home Assistant stops")
+
+    unsubscribe = hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _on_stop)
+
+    @callback
+    def _cancel() -> None:
+        if unsubscribe is not None:
+            unsubscribe()
+
+    entry.async_on_unload(_cancel)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: LoadshedConfigEntry) -> bool:
@@ -116,23 +136,33 @@ async def async_unload_entry(hass: HomeAssistant, entry: LoadshedConfigEntry) ->
     if not await hass.config_entries.async_unload_platforms(entry, PLATFORMS):
         return False
     data = entry.runtime_data
+    await _stop_and_release(data, "unloading")
+    await data.meter.async_shutdown()
+    await data.bacnet.release()
+    return True
+
+
+async def _stop_and_release(data: LoadshedData, why: str) -> None:
+    """Stop acting on events, then release every override within the time budget."""
     await data.runtime.async_stop()
     await data.ven.stop()
     try:
         async with asyncio.timeout(RELEASE_BUDGET_SECONDS):
             report = await data.runtime.controller.release_all()
     except TimeoutError:
-        LOGGER.warning("Releasing overrides did not finish within %.0f s", RELEASE_BUDGET_SECONDS)
+        LOGGER.warning(
+            "Releasing overrides while %s did not finish within %.0f s",
+            why,
+            RELEASE_BUDGET_SECONDS,
+        )
     else:
         if report.failed:
             LOGGER.warning(
-                "%d override(s) could not be released on unload: %s",
+                "%d override(s) could not be released while %s: %s",
                 len(report.failed),
+                why,
                 ", ".join(report.failed[:10]),
             )
-    await data.meter.async_shutdown()
-    await data.bacnet.release()
-    return True
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: LoadshedConfigEntry) -> None:

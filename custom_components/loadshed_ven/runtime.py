@@ -76,6 +76,8 @@ class LoadshedRuntime:
         self.signal = f"{DOMAIN}_{entry.entry_id}_update"
         self.level = 0
         self.connected = False
+        self._ever_connected = False
+        self._stopped = False
         self._random_offset = random_offset
         self._opted_out: set[str] = set()
         self._applied: tuple[int, str | None] = (0, None)
@@ -89,7 +91,9 @@ class LoadshedRuntime:
     @property
     def shedding(self) -> bool:
         """True while the level in force sheds."""
-        return self.controller.policy.sheds(self.level)
+        return self.controller.shedding and any(
+            state.holds_override for state in self.controller.states()
+        )
 
     def current_event(self) -> EventView | None:
         """The event in force now, else the next one scheduled, else the last one seen."""
@@ -167,10 +171,11 @@ class LoadshedRuntime:
     @callback
     def handle_connection(self, connected: bool) -> None:
         """The VEN's contact with the VTN changed."""
-        if connected != self.connected:
-            (LOGGER.info if connected else LOGGER.warning)(
-                "VTN %s", "reachable again" if connected else "unreachable"
-            )
+        if connected and not self.connected:
+            LOGGER.info("VTN %s", "reachable again" if self._ever_connected else "connected")
+        elif self.connected and not connected:
+            LOGGER.warning("VTN unreachable")
+        self._ever_connected |= connected
         self.connected = connected
         self._notify()
 
@@ -205,6 +210,7 @@ class LoadshedRuntime:
                 self.schedule.remove(plan.event_id)
         report = await self.controller.release_all()
         self._after_pass(report, context)
+        await self._evaluate_and_wait()  # a manual shed just removed: back to the VTN's level
         return report
 
     async def async_opt_out(self, event_id: str | None, context: Context | None = None) -> str:
@@ -254,7 +260,8 @@ class LoadshedRuntime:
     # ---- scheduling ---------------------------------------------------------------------
 
     async def async_stop(self) -> None:
-        """Cancel the timer (the caller releases overrides as it sees fit)."""
+        """Stop acting on events and cancel the timer (the caller then releases overrides)."""
+        self._stopped = True
         if self._unsub_timer is not None:
             self._unsub_timer()
             self._unsub_timer = None
@@ -262,6 +269,8 @@ class LoadshedRuntime:
     @callback
     def _evaluate(self) -> asyncio.Task[ApplyReport] | None:
         """Apply the level in force now and arm one timer for the next change."""
+        if self._stopped:
+            return None
         now = dt_util.utcnow()
         self.schedule.prune(now)
         plan = self.schedule.active_event_at(now)
@@ -292,14 +301,14 @@ class LoadshedRuntime:
         self._evaluate()
 
     async def _apply(self, level: int, event_id: str | None, previous: int) -> ApplyReport:
+        was_shedding = self.controller.shedding
         report = await self.controller.apply_level(level, event_id)
         self.level = level
         data = {"event_id": event_id, "level": level, "previous_level": previous}
         self._fire(EVENT_LEVEL_CHANGED, data)
-        policy = self.controller.policy
-        if policy.sheds(level) and not policy.sheds(previous):
+        if self.controller.shedding and not was_shedding:
             self._fire(EVENT_SHED_STARTED, data)
-        elif policy.sheds(previous) and not policy.sheds(level):
+        elif was_shedding and not self.controller.shedding:
             self._fire(EVENT_SHED_ENDED, data)
         self._after_pass(report, None)
         return report

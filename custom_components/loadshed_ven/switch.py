@@ -95,9 +95,9 @@ class OverrideSwitch(LoadshedPushEntity, SwitchEntity):
 
     @property
     def is_on(self) -> bool | None:
-        """On while held (or owned by a higher slot), off when released, unknown when failed."""
+        """On while held (or owned by a higher slot), off when released, else unknown."""
         status = self._state.status
-        if status is PointStatus.FAILED:
+        if status in (PointStatus.FAILED, PointStatus.PENDING):
             return None
         return status in (PointStatus.HELD, PointStatus.OWNED)
 

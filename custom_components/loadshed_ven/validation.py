@@ -186,8 +186,16 @@ async def check_port_free(
 ) -> None:
     """The UDP port is free, or already held by this integration's own shared stack."""
     interface = _interface(bacnet)
-    if stack_registry(hass).users(interface):
-        return  # our own running stack; entries share it
+    running = stack_registry(hass).running(interface)
+    if running is not None:
+        # Our own stack already runs there: entries share it, but only with one identity.
+        if not running.same_identity(interface):
+            raise FlowError(
+                CONF_DEVICE_INSTANCE,
+                "stack_identity_conflict",
+                {"instance": str(running.device_instance), "port": str(interface.port)},
+            )
+        return
     try:
         await hass.async_add_executor_job(_check_port_free, interface.ip, interface.port)
     except PortInUseError:

@@ -268,3 +268,60 @@ async def test_release_all_sticks_until_the_next_event(
     assert table.slots[KEYS[0]] == 80.0
     await controller.apply_level(1, "e2")
     assert table.slots == {KEYS[0]: 78.0, KEYS[1]: 78.0, KEYS[2]: "active"}
+
+
+@pytest.mark.parametrize(
+    ("shed", "normal", "levels", "expected"),
+    [
+        # seed policy: 1 sheds, 0 is normal
+        (1, 0, [1, 0], [78.0, None]),
+        # shed at 2, normal 0: level 1 changes nothing (holds a shed, stays released otherwise)
+        (2, 0, [1], [None]),
+        (2, 0, [2, 1], [80.0, 80.0]),
+        (2, 0, [2, 1, 0], [80.0, 80.0, None]),
+        # shed at 2, normal 1: level 1 releases
+        (2, 1, [2, 1], [80.0, None]),
+    ],
+)
+async def test_levels_between_normal_and_shed_change_nothing(
+    table: SlotTable, shed: int, normal: int, levels: list[int], expected: list[object]
+) -> None:
+    controller = ShedController(
+        _points()[:1],
+        table,
+        clock=lambda: NOW,
+        policy=ShedPolicy(shed_level=shed, normal_level=normal),
+    )
+    seen = []
+    for level in levels:
+        await controller.apply_level(level, "e1")
+        seen.append(table.slots.get(KEYS[0]))
+    assert seen == expected
+
+
+async def test_a_cancelled_pass_leaves_every_write_tracked() -> None:
+    """Intent is recorded before sending: a pass cut short still gets released afterwards."""
+
+    class Hanging(SlotTable):
+        hang = True
+
+        async def _op(self, op: str, point: OverridePoint, value: PointValue | None) -> Outcome:
+            if op == "write" and self.hang:
+                self.slots[point.key] = value  # the controller took it...
+                await asyncio.Event().wait()  # ...but the confirmation never comes
+            return await super()._op(op, point, value)
+
+    writer = Hanging()
+    controller = ShedController(_points(), writer, clock=lambda: NOW)
+    task = asyncio.create_task(controller.apply_level(1, "e1"))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert {s.status for s in controller.states()} == {PointStatus.PENDING}
+    assert all(s.holds_override for s in controller.states())
+
+    writer.hang = False  # the network answers again
+    report = await controller.release_all()
+    assert sorted(report.released) == sorted(KEYS)
+    assert set(writer.slots.values()) == {None}

@@ -342,3 +342,26 @@ async def test_tls_vtn_shows_the_ven_fingerprint(
         assert result["description_placeholders"]["ven_fingerprint"] == pki.ven_fingerprint
     finally:
         await vtn.stop()
+
+
+async def test_second_entry_on_a_shared_stack_must_use_the_same_identity(
+    hass: HomeAssistant, building: SimBuilding, init_integration: MockConfigEntry, tmp_path: Path
+) -> None:
+    vtn = SimVtn()
+    await vtn.start()
+    try:
+        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+        flow_id = result["flow_id"]
+        result = await hass.config_entries.flow.async_configure(
+            flow_id, {"vtn_url": vtn.url, "ven_name": "second-building"}
+        )
+        assert result["step_id"] == "bacnet"
+        # The first entry's stack runs on 127.0.0.1:0 as device 3990001.
+        result = await hass.config_entries.flow.async_configure(
+            flow_id, _bacnet_input(device_instance=3990002)
+        )
+        assert result["errors"] == {"device_instance": "stack_identity_conflict"}
+        result = await hass.config_entries.flow.async_configure(flow_id, _bacnet_input())
+        assert result["step_id"] == "points_bulk"
+    finally:
+        await vtn.stop()

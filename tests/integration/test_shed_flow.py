@@ -162,3 +162,30 @@ async def test_unload_releases_and_leaves_nothing_running(
     assert init_integration.state is ConfigEntryState.NOT_LOADED
     assert _setpoints(building) == [None] * 4
     # verify_cleanup (autouse) fails the test on any task, timer or thread left behind.
+
+
+async def test_home_assistant_stopping_releases_everything(
+    hass: HomeAssistant, building: SimBuilding, init_integration: MockConfigEntry
+) -> None:
+    """HA does not unload entries when it stops; the integration releases on the stop event."""
+    building.vtn.add_event(level=3, duration=timedelta(minutes=30))
+    await wait_for(lambda: _setpoints(building) == [82.0] * 4, what="shed")
+    await hass.async_stop()
+    assert _setpoints(building) == [None] * 4
+    assert slot(building, IP_DEVICES[0], SHED_ENABLE, 12) is None
+
+
+async def test_release_all_ends_a_manual_shed(
+    hass: HomeAssistant, building: SimBuilding, init_integration: MockConfigEntry
+) -> None:
+    ended: list[Event] = []
+    hass.bus.async_listen("loadshed_ven_shed_ended", ended.append)
+    data: LoadshedData = init_integration.runtime_data
+    await data.runtime.async_shed(2, None)
+    assert _setpoints(building) == [80.0] * 4
+    assert data.runtime.shedding
+    await data.runtime.async_release_all()
+    assert _setpoints(building) == [None] * 4
+    assert not data.runtime.shedding
+    assert data.runtime.level == 0
+    await wait_for(lambda: bool(ended), what="shed_ended")

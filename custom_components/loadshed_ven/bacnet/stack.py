@@ -343,6 +343,11 @@ class StackRegistry:
         entry = self._entries.get(interface.key)
         return entry.users if entry is not None else 0
 
+    def running(self, interface: LocalInterface) -> LocalInterface | None:
+        """The interface of the stack running on ``interface``'s IP and port, if any."""
+        entry = self._entries.get(interface.key)
+        return entry.stack.interface if entry is not None else None
+
     async def acquire(self, interface: LocalInterface) -> StackHandle:
         """Return a handle on the running stack for ``interface``, starting it if needed."""
         async with self._lock:

@@ -57,6 +57,7 @@ class PointStatus(StrEnum):
     HELD = "held"  # our value is verified in our slot and wins
     OWNED = "owned"  # our value is in our slot, but a higher-priority slot wins
     FAILED = "failed"  # the last operation did not verify; the slot may hold our value
+    PENDING = "pending"  # a write was sent (or is about to be) and not yet verified
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,6 +79,16 @@ class PointState:
     def holds_override(self) -> bool:
         """True while our slot may hold a value: anything not verified released."""
         return self.status is not PointStatus.RELEASED
+
+    def before_write(self, value: PointValue, event_id: str | None) -> PointState:
+        """The state recorded *before* a write is sent: from here on the slot may hold it.
+
+        If the write is never confirmed (cancelled, crashed), the point stays tracked and the
+        next release still sends NULL to it.
+        """
+        return replace(
+            self, status=PointStatus.PENDING, written_value=value, event_id=event_id, verified=False
+        )
 
     def after_write(
         self, value: PointValue, outcome: Outcome, event_id: str | None, at: datetime

@@ -39,6 +39,18 @@ class ShedPolicy:
         """True when ``level`` means "shed"."""
         return self.shed_level <= level <= 3
 
+    def acting_level(self, level: int, current: int) -> int:
+        """The level the points follow when the signal says ``level``.
+
+        A shedding level is followed; the normal level and below release (0); a level between
+        the normal level and the shed level (e.g. 1 with normal 0 and shed 2) changes nothing.
+        """
+        if self.sheds(level):
+            return level
+        if level <= self.normal_level:
+            return 0
+        return current
+
 
 @dataclass(frozen=True, kw_only=True)
 class ApplyReport:
@@ -67,7 +79,8 @@ class ShedController:
         self._states: dict[str, PointState] = {p.key: PointState(point=p) for p in points}
         self._lock = asyncio.Lock()
         self._listeners: list[StateListener] = []
-        self.level = 0
+        self.level = 0  # the level asked for
+        self.acting = 0  # the level the points follow (see ShedPolicy.acting_level)
         self.event_id: str | None = None
 
     @property
@@ -97,7 +110,7 @@ class ShedController:
     @property
     def shedding(self) -> bool:
         """True while the current level sheds."""
-        return self._policy.sheds(self.level)
+        return self._policy.sheds(self.acting)
 
     async def apply_level(self, level: int, event_id: str | None) -> ApplyReport:
         """Make every point match ``level`` for ``event_id`` (write, rewrite or release).
@@ -113,6 +126,7 @@ class ShedController:
                     if st.operator_released:
                         self._states[key] = replace(st, operator_released=False)
             self.level, self.event_id = level, event_id
+            self.acting = self._policy.acting_level(level, self.acting)
             return await self._converge({key: self._target(key) for key in self._states})
 
     async def release_all(self) -> ApplyReport:
@@ -138,7 +152,7 @@ class ShedController:
         async with self._lock:
             st = replace(self._states[key], operator_released=False)
             self._states[key] = st
-            level = self.level if self._policy.sheds(self.level) else 1
+            level = self.acting if self._policy.sheds(self.acting) else 1
             await self._converge({key: value_for_level(st.point, level)})
             return self._states[key]
 
@@ -152,22 +166,18 @@ class ShedController:
     def _target(self, key: str) -> PointValue | None:
         """What the point should hold now: its value for the level, or None (released)."""
         st = self._states[key]
-        if st.operator_released or not self._policy.sheds(self.level):
+        if st.operator_released or not self._policy.sheds(self.acting):
             return None
-        return value_for_level(st.point, self.level)
+        return value_for_level(st.point, self.acting)
 
     async def _converge(self, targets: dict[str, PointValue | None]) -> ApplyReport:
         """Write or release each point whose state differs from its target, concurrently."""
-        work: list[tuple[str, PointValue | None]] = []
-        for key, target in targets.items():
-            st = self._states[key]
-            if target is None:
-                if st.holds_override:
-                    work.append((key, None))
-            elif not (st.verified and st.written_value == target and st.holds_override):
-                work.append((key, target))
+        work = [(key, target) for key, target in targets.items() if self._needs(key, target)]
         if not work:
             return ApplyReport()
+        for key, target in work:
+            if target is not None:
+                self._states[key] = self._states[key].before_write(target, self.event_id)
         outcomes = await asyncio.gather(*(self._one(key, target) for key, target in work))
         written, released, failed, changed = [], [], [], []
         for (key, target), outcome in zip(work, outcomes, strict=True):
@@ -188,6 +198,13 @@ class ShedController:
         for listener in list(self._listeners):
             listener(changed)
         return ApplyReport(written=tuple(written), released=tuple(released), failed=tuple(failed))
+
+    def _needs(self, key: str, target: PointValue | None) -> bool:
+        """Whether the point must be written (or released) to reach ``target``."""
+        st = self._states[key]
+        if target is None:
+            return st.holds_override
+        return not (st.verified and st.written_value == target and st.holds_override)
 
     async def _one(self, key: str, target: PointValue | None) -> Outcome:
         point = self._states[key].point
