@@ -90,10 +90,8 @@ class LoadshedRuntime:
 
     @property
     def shedding(self) -> bool:
-        """True while the level in force sheds."""
-        return self.controller.shedding and any(
-            state.holds_override for state in self.controller.states()
-        )
+        """True while any point may hold our value: written, being written or not yet released."""
+        return any(state.holds_override for state in self.controller.states())
 
     def current_event(self) -> EventView | None:
         """The event in force now, else the next one scheduled, else the last one seen."""

@@ -181,8 +181,9 @@ async def test_vtn_event_updates_entities(
     await wait_for(
         lambda: all(slot(building, a, SETPOINT, 10) == 80.0 for a in ALL_DEVICES), what="level 2"
     )
-    await hass.async_block_till_done()
-    assert state_of(hass, entity_id(hass, entry, "sensor", "adr_level")) == "2"
+    # The level sensor follows once every write has been read back.
+    level = entity_id(hass, entry, "sensor", "adr_level")
+    await wait_for(lambda: state_of(hass, level) == "2", what="level sensor at 2")
     assert state_of(hass, entity_id(hass, entry, "sensor", "event_status")) == "active"
     assert state_of(hass, entity_id(hass, entry, "sensor", "event_id")) == event_id
     start = datetime.fromisoformat(state_of(hass, entity_id(hass, entry, "sensor", "event_start")))

@@ -73,7 +73,9 @@ async def test_shed_now_and_release_all_buttons(
     await hass.async_block_till_done()
     switch = entity_id(hass, entry, "switch", f"{ROUTED_DEVICE}/{SETPOINT}")
     assert state_of(hass, switch) == STATE_OFF
-    assert attrs(hass, switch)["operator_released"] is True
+    # Releasing all ended the manual shed itself, so nothing is left to keep released.
+    assert attrs(hass, switch)["operator_released"] is False
+    assert state_of(hass, entity_id(hass, entry, "binary_sensor", "shed_active")) == STATE_OFF
 
 
 async def test_shed_now_button_reports_failed_points(
