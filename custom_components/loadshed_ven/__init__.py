@@ -19,6 +19,7 @@ from .const import CONF_METER_ENTITY, CONF_METER_SOURCE, DOMAIN, LOGGER, METER_S
 from .coordinator import LoadshedConfigEntry, LoadshedData, MeterCoordinator
 from .engine.schedule import StableOffset
 from .engine.shed import ShedController
+from .ledger_store import OverrideLedger
 from .modbus.meter import ModbusMeter
 from .openadr.ven import VenConnection
 from .runtime import LoadshedRuntime
@@ -64,12 +65,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: LoadshedConfigEntry) -> 
             translation_placeholders={"error": str(err)},
         ) from err
 
+    writer = BacnetOverrideWriter(handle.stack)
     controller = ShedController(
-        settings.points(data),
-        BacnetOverrideWriter(handle.stack),
-        policy=settings.policy(data),
-        clock=dt_util.utcnow,
+        settings.points(data), writer, policy=settings.policy(data), clock=dt_util.utcnow
     )
+    # Settle what an earlier run left in the building before any event is acted on.
+    ledger = OverrideLedger(hass, entry, controller, writer)
+    entry.async_on_unload(ledger.async_stop)
+    await ledger.async_reconcile()
     runtime = LoadshedRuntime(
         hass,
         entry,
@@ -105,7 +108,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: LoadshedConfigEntry) -> 
         meter_power=meter_watts,
     )
     runtime.send_opt = ven.send_opt
-    entry.runtime_data = LoadshedData(runtime=runtime, meter=meter, ven=ven, bacnet=handle)
+    entry.runtime_data = LoadshedData(
+        runtime=runtime, meter=meter, ven=ven, bacnet=handle, ledger=ledger
+    )
     _release_when_hass_stops(hass, entry)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_create_background_task(hass, ven.run(), f"{DOMAIN} VEN {entry.title}")
@@ -146,6 +151,7 @@ async def _stop_and_release(data: LoadshedData, why: str) -> None:
     """Stop acting on events, then release every override within the time budget."""
     await data.runtime.async_stop()
     await data.ven.stop()
+    await data.ledger.async_stop()  # a retry in progress must not hold up the release
     try:
         async with asyncio.timeout(RELEASE_BUDGET_SECONDS):
             report = await data.runtime.controller.release_all()

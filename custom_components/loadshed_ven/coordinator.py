@@ -17,6 +17,7 @@ from .modbus.meter import MeterError, ModbusMeter
 
 if TYPE_CHECKING:
     from .bacnet.stack import StackHandle
+    from .ledger_store import OverrideLedger
     from .openadr.ven import VenConnection
     from .runtime import LoadshedRuntime
 
@@ -37,6 +38,7 @@ class LoadshedData:
     meter: MeterCoordinator
     ven: VenConnection
     bacnet: StackHandle
+    ledger: OverrideLedger
 
 
 class MeterCoordinator(DataUpdateCoordinator[float]):

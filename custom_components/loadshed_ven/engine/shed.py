@@ -11,7 +11,7 @@ Only configured points are ever touched, and only with their configured values.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -19,6 +19,7 @@ from .overrides import FailureKind, Outcome, OverrideWriter, PointState
 from .points import OverridePoint, PointValue, value_for_level
 
 type StateListener = Callable[[Sequence[PointState]], None]
+type PersistHook = Callable[[Sequence[PointState]], Awaitable[None]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,6 +80,8 @@ class ShedController:
         self._states: dict[str, PointState] = {p.key: PointState(point=p) for p in points}
         self._lock = asyncio.Lock()
         self._listeners: list[StateListener] = []
+        self._before_send: PersistHook | None = None
+        self._after_pass: PersistHook | None = None
         self.level = 0  # the level asked for
         self.acting = 0  # the level the points follow (see ShedPolicy.acting_level)
         self.event_id: str | None = None
@@ -106,6 +109,17 @@ class ShedController:
         """Call ``listener`` with the changed states after each pass; returns an unsubscribe."""
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
+
+    def set_persistence(
+        self, *, before_send: PersistHook | None, after_pass: PersistHook | None
+    ) -> None:
+        """Await ``before_send`` with the intents before any write goes out, ``after_pass`` after.
+
+        Both run under the controller's lock, so what they record is never overtaken by a later
+        pass; an exception from either propagates to the caller of the pass.
+        """
+        self._before_send = before_send
+        self._after_pass = after_pass
 
     @property
     def shedding(self) -> bool:
@@ -156,11 +170,18 @@ class ShedController:
             await self._converge({key: value_for_level(st.point, level)})
             return self._states[key]
 
-    async def retry_failed(self) -> ApplyReport:
-        """Try again every point whose last operation did not verify, towards today's target."""
+    async def retry_failed(self, keys: Collection[str] | None = None) -> ApplyReport:
+        """Try again every point whose last operation did not verify, towards today's target.
+
+        ``keys`` limits the retry to those points (e.g. to retry refused writes less often).
+        """
         async with self._lock:
             return await self._converge(
-                {key: self._target(key) for key, st in self._states.items() if not st.verified}
+                {
+                    key: self._target(key)
+                    for key, st in self._states.items()
+                    if not st.verified and (keys is None or key in keys)
+                }
             )
 
     def _target(self, key: str) -> PointValue | None:
@@ -178,6 +199,8 @@ class ShedController:
         for key, target in work:
             if target is not None:
                 self._states[key] = self._states[key].before_write(target, self.event_id)
+        if self._before_send is not None and any(target is not None for _, target in work):
+            await self._before_send([self._states[k] for k, t in work if t is not None])
         outcomes = await asyncio.gather(*(self._one(key, target) for key, target in work))
         written, released, failed, changed = [], [], [], []
         for (key, target), outcome in zip(work, outcomes, strict=True):
@@ -195,6 +218,8 @@ class ShedController:
                 released.append(key)
             else:
                 written.append(key)
+        if self._after_pass is not None:
+            await self._after_pass(changed)
         for listener in list(self._listeners):
             listener(changed)
         return ApplyReport(written=tuple(written), released=tuple(released), failed=tuple(failed))

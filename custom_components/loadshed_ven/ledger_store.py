@@ -1,0 +1,263 @@
+"""The persistent override ledger of one config entry, and the retries that settle it.
+
+Every write is recorded on disk *before* it is sent (the PENDING intent) and the ledger is saved
+again after every pass, so whatever happens to Home Assistant (a restart, a crash, a power cut),
+the next start knows every slot that may hold our value.
+
+On start, before the VEN acts, each record is checked against a fresh read of its slot. Events
+are not known yet at that point (the VTN re-delivers them after registration), so a record whose
+slot still holds our value is *released*; if the event is still running, the re-delivered event
+sheds again a few seconds later. That is simpler and safer than guessing that an event is still
+active from stale data. A slot that is NULL is forgotten, a slot holding a value we did not
+write is left alone and reported, and a slot that cannot be read stays in the ledger and is
+checked again later. Records of points no longer configured are handled the same way: only
+NULL is ever written to them, and only when our value is there.
+
+Points whose last operation failed are retried with a capped exponential backoff on one timer;
+writes the controller refused (access denied) are only retried at the cap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Final
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers.event import async_call_later
+from homeassistant.helpers.storage import Store
+from homeassistant.util import dt as dt_util
+
+from .const import DOMAIN, LOGGER
+from .engine import ledger
+from .engine.overrides import FailureKind, Outcome, OverrideWriter, PointState
+from .engine.shed import ShedController
+
+STORAGE_VERSION: Final = 1
+
+# Retry backoff: the first retry after RETRY_INITIAL_SECONDS, doubling up to RETRY_CAP_SECONDS.
+RETRY_INITIAL_SECONDS: float = 10.0
+RETRY_CAP_SECONDS: float = 300.0
+
+
+def storage_key(entry_id: str) -> str:
+    """The Store key of an entry's ledger."""
+    return f"{DOMAIN}.{entry_id}.ledger"
+
+
+class OverrideLedger:
+    """Keeps the entry's ledger on disk and settles what an earlier run left behind."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: ConfigEntry[Any],
+        controller: ShedController,
+        writer: OverrideWriter,
+    ) -> None:
+        """Attach to ``controller``: intents are saved before each write, states after each pass."""
+        self._hass = hass
+        self._entry = entry
+        self._controller = controller
+        self._writer = writer
+        self._store: Store[dict[str, Any]] = Store(
+            hass, STORAGE_VERSION, storage_key(entry.entry_id)
+        )
+        # Records of points no longer configured that are not settled yet.
+        self._pending: dict[str, PointState] = {}  # by ledger.record_id
+        self._attempt = 0
+        self._delay = 0.0
+        self._unsub_retry: CALLBACK_TYPE | None = None
+        self._retry_task: asyncio.Task[None] | None = None
+        self._stopped = False
+        controller.set_persistence(before_send=self._before_send, after_pass=self._after_pass)
+
+    @property
+    def pending(self) -> list[PointState]:
+        """Records of points no longer configured that still wait to be settled."""
+        return list(self._pending.values())
+
+    @property
+    def retry_delay(self) -> float | None:
+        """Seconds the armed retry waited for when it was armed; None when none is armed."""
+        return self._delay if self._unsub_retry is not None else None
+
+    def records(self) -> list[PointState]:
+        """Everything the ledger tracks now: held or failing points and unsettled records."""
+        held = [s for s in self._controller.states() if s.holds_override]
+        return [*held, *self._pending.values()]
+
+    async def async_save(self) -> None:
+        """Write the ledger now (Store logs and swallows write errors itself)."""
+        await self._store.async_save(ledger.dump(self.records()))
+
+    async def _before_send(self, _intents: Sequence[PointState]) -> None:
+        await self.async_save()
+
+    async def _after_pass(self, _changed: Sequence[PointState]) -> None:
+        await self.async_save()
+        self._schedule_retry()
+
+    # ---- start ------------------------------------------------------------------------
+
+    async def async_reconcile(self) -> None:
+        """Settle every record an earlier run left, before the VEN starts acting."""
+        try:
+            stored = await self._store.async_load()
+        except (HomeAssistantError, NotImplementedError, ValueError) as err:
+            LOGGER.error("Override ledger could not be read (%s); starting without it", err)
+            stored = None
+        records = ledger.load(stored)
+        if records:
+            LOGGER.info("Override ledger: checking %d point(s) left by the last run", len(records))
+            await self._settle(records, at_start=True)
+        await self.async_save()
+        self._schedule_retry()
+
+    async def _settle(self, records: Sequence[PointState], *, at_start: bool) -> None:
+        """Read each record's slot, decide, and release what is ours and no longer needed."""
+        configured = {s.point.key: s.point for s in self._controller.states()}
+        readings = await asyncio.gather(*(self._writer.read(s.point) for s in records))
+        work = []
+        for record, reading in zip(records, readings, strict=True):
+            point = ledger.configured_match(record, configured)
+            if point is not None and self._controller.state(point.key).holds_override:
+                continue  # the controller has acted on it since: its state is the record now
+            decision = ledger.decide(
+                record,
+                reading,
+                configured=point,
+                event_active=False,  # events are not known before the VEN registers
+            )
+            work.append(
+                self._act(decision, reading, configured=point is not None, at_start=at_start)
+            )
+        await asyncio.gather(*work)  # the writer bounds how many requests go out at once
+
+    async def _act(
+        self, decision: ledger.Decision, reading: Outcome, *, configured: bool, at_start: bool
+    ) -> None:
+        state, action = decision.state, decision.action
+        key, rid = state.point.key, ledger.record_id(state)
+        if action is ledger.Action.KEEP:
+            self._controller.restore(ledger.adopted(state, reading, dt_util.utcnow()))
+            LOGGER.info("Override ledger: %s adopted (%s)", key, decision.reason)
+            return
+        if action is ledger.Action.FORGET:
+            self._pending.pop(rid, None)
+            LOGGER.info("Override ledger: %s forgotten: %s", key, decision.reason)
+            return
+        if action is ledger.Action.LEAVE:
+            self._pending.pop(rid, None)
+            LOGGER.warning(
+                "Override ledger: %s left alone: %s (written by someone else; not touched)",
+                key,
+                decision.reason,
+            )
+            return
+        if action is ledger.Action.RETRY:
+            if at_start:
+                LOGGER.warning("Override ledger: %s kept for retry: %s", key, decision.reason)
+            self._keep_failing(state.after_release(reading, dt_util.utcnow()), configured)
+            return
+        outcome = await self._writer.release(state.point)
+        if outcome.ok:
+            self._pending.pop(rid, None)
+            LOGGER.info("Override ledger: %s released (%s)", key, decision.reason)
+            return
+        LOGGER.warning(
+            "Override ledger: releasing %s failed (%s: %s); will retry",
+            key,
+            outcome.failure,
+            outcome.detail,
+        )
+        self._keep_failing(state.after_release(outcome, dt_util.utcnow()), configured)
+
+    def _keep_failing(self, state: PointState, configured: bool) -> None:
+        """Track a record that may still hold our value until a later retry settles it.
+
+        A configured point goes back into the controller, whose retries (under its lock, so
+        never racing a new event's write) release it or write the level in force then. A point
+        no longer configured stays here and is only ever re-read and released.
+        """
+        if configured:
+            self._controller.restore(state)
+        else:
+            self._pending[ledger.record_id(state)] = state
+
+    # ---- retries ----------------------------------------------------------------------
+
+    def _unsettled(self) -> list[PointState]:
+        """Configured points whose last operation did not verify, and unsettled records."""
+        failing = [s for s in self._controller.states() if not s.verified]
+        return [*failing, *self._pending.values()]
+
+    @callback
+    def _schedule_retry(self) -> None:
+        """Arm the one retry timer while anything is unsettled; reset the backoff when not."""
+        if self._stopped:
+            return
+        unsettled = self._unsettled()
+        if not unsettled:
+            self._cancel_timer()
+            self._attempt = 0
+            return
+        if self._unsub_retry is not None or self._retry_task is not None:
+            return
+        cap = RETRY_CAP_SECONDS
+        if ledger.only_denied(unsettled):
+            delay = cap  # the controller refuses: asking again soon will not change its mind
+        else:
+            delay = ledger.retry_delay(self._attempt, initial=RETRY_INITIAL_SECONDS, cap=cap)
+        self._delay = delay
+        self._unsub_retry = async_call_later(self._hass, delay, self._retry_fired)
+
+    @callback
+    def _retry_fired(self, _now: datetime) -> None:
+        self._unsub_retry = None
+        if self._stopped:
+            return
+        self._attempt += 1
+        self._retry_task = self._entry.async_create_background_task(
+            self._hass, self._retry(), f"{DOMAIN} override retry"
+        )
+
+    async def _retry(self) -> None:
+        include_denied = self._delay >= RETRY_CAP_SECONDS
+
+        def due(state: PointState) -> bool:
+            return include_denied or state.failure is not FailureKind.ACCESS_DENIED
+
+        try:
+            keys = {s.point.key for s in self._controller.states() if not s.verified and due(s)}
+            if keys:
+                report = await self._controller.retry_failed(keys)
+                if settled := len(report.written) + len(report.released):
+                    LOGGER.info("Override retry settled %d point(s)", settled)
+            if orphans := [s for s in self._pending.values() if due(s)]:
+                await self._settle(orphans, at_start=False)
+                await self.async_save()
+        finally:
+            self._retry_task = None
+        self._schedule_retry()
+
+    def _cancel_timer(self) -> None:
+        if self._unsub_retry is not None:
+            self._unsub_retry()
+            self._unsub_retry = None
+
+    async def async_stop(self) -> None:
+        """Stop retrying (cancel the timer and any retry in progress); the ledger stays saved."""
+        self._stopped = True
+        self._cancel_timer()
+        task, self._retry_task = self._retry_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                if (current := asyncio.current_task()) is not None and current.cancelling():
+                    raise
