@@ -35,6 +35,8 @@ PLATFORMS: Final = [
 ]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
+# The longest one shed or release pass may take; what has not verified by then is retried.
+PASS_DEADLINE_SECONDS: Final = 120.0
 # How long unloading, or Home Assistant stopping, may spend releasing overrides.
 RELEASE_BUDGET_SECONDS: Final = 10.0
 
@@ -67,7 +69,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: LoadshedConfigEntry) -> 
 
     writer = BacnetOverrideWriter(handle.stack)
     controller = ShedController(
-        settings.points(data), writer, policy=settings.policy(data), clock=dt_util.utcnow
+        settings.points(data),
+        writer,
+        policy=settings.policy(data),
+        clock=dt_util.utcnow,
+        pass_deadline=PASS_DEADLINE_SECONDS,
     )
     # Settle what an earlier run left in the building before any event is acted on.
     ledger = OverrideLedger(hass, entry, controller, writer)

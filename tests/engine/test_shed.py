@@ -325,3 +325,21 @@ async def test_a_cancelled_pass_leaves_every_write_tracked() -> None:
     report = await controller.release_all()
     assert sorted(report.released) == sorted(KEYS)
     assert set(writer.slots.values()) == {None}
+
+
+async def test_the_pass_deadline_fails_only_what_did_not_finish() -> None:
+    class OneSlow(SlotTable):
+        async def _op(self, op: str, point: OverridePoint, value: PointValue | None) -> Outcome:
+            if point.key == KEYS[1] and op == "write":
+                await asyncio.sleep(10)
+            return await super()._op(op, point, value)
+
+    writer = OneSlow()
+    controller = ShedController(_points(), writer, clock=lambda: NOW, pass_deadline=0.1)
+    report = await controller.apply_level(1, "e1")
+    assert sorted(report.written) == sorted([KEYS[0], KEYS[2]])
+    assert report.failed == (KEYS[1],)
+    slow = controller.state(KEYS[1])
+    assert slow.failure is FailureKind.OFFLINE
+    assert "0.1 s pass deadline" in (slow.detail or "")
+    assert slow.holds_override  # still tracked: the write may have landed

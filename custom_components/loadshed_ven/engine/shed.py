@@ -72,11 +72,14 @@ class ShedController:
         *,
         policy: ShedPolicy | None = None,
         clock: Callable[[], datetime],
+        pass_deadline: float | None = None,
     ) -> None:
         """Start with every point released (reconciling a previous run is the caller's job)."""
         self._writer = writer
         self._policy = policy or ShedPolicy()
         self._clock = clock
+        # Overall bound on one pass (each request is also bounded by the writer); None: none.
+        self._pass_deadline = pass_deadline
         self._states: dict[str, PointState] = {p.key: PointState(point=p) for p in points}
         self._lock = asyncio.Lock()
         self._listeners: list[StateListener] = []
@@ -201,9 +204,10 @@ class ShedController:
                 self._states[key] = self._states[key].before_write(target, self.event_id)
         if self._before_send is not None and any(target is not None for _, target in work):
             await self._before_send([self._states[k] for k, t in work if t is not None])
-        outcomes = await asyncio.gather(*(self._one(key, target) for key, target in work))
+        outcomes = await self._run_within_deadline(work)
         written, released, failed, changed = [], [], [], []
-        for (key, target), outcome in zip(work, outcomes, strict=True):
+        for key, target in work:
+            outcome = outcomes[key]
             now = self._clock()
             st = self._states[key]
             if target is None:
@@ -223,6 +227,32 @@ class ShedController:
         for listener in list(self._listeners):
             listener(changed)
         return ApplyReport(written=tuple(written), released=tuple(released), failed=tuple(failed))
+
+    async def _run_within_deadline(
+        self, work: list[tuple[str, PointValue | None]]
+    ) -> dict[str, Outcome]:
+        """Run every operation concurrently; those unfinished at the pass deadline fail.
+
+        An unfinished write stays tracked (its intent was recorded before sending), so a later
+        retry or release still reaches it.
+        """
+        outcomes: dict[str, Outcome] = {}
+
+        async def run(key: str, target: PointValue | None) -> None:
+            outcomes[key] = await self._one(key, target)
+
+        try:
+            async with asyncio.timeout(self._pass_deadline):
+                await asyncio.gather(*(run(key, target) for key, target in work))
+        except TimeoutError:
+            late = Outcome(
+                ok=False,
+                failure=FailureKind.OFFLINE,
+                detail=f"no verified answer within the {self._pass_deadline:g} s pass deadline",
+            )
+            for key, _ in work:
+                outcomes.setdefault(key, late)
+        return outcomes
 
     def _needs(self, key: str, target: PointValue | None) -> bool:
         """Whether the point must be written (or released) to reach ``target``."""
