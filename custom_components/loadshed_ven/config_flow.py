@@ -13,7 +13,7 @@ import voluptuous as vol
 from homeassistant.config_entries import SOURCE_RECONFIGURE, ConfigFlow, ConfigFlowResult
 from homeassistant.helpers import selector
 
-from . import settings, validation
+from . import validation
 from .const import (
     CONF_ACT_ON_TEST_EVENTS,
     CONF_ADDRESSES,
@@ -65,7 +65,7 @@ from .const import (
     POINT_MODE_BULK,
     POINT_MODE_SEED,
 )
-from .engine.points import OverridePoint
+from .engine.points import OverridePoint, point_to_dict
 from .modbus.meter import DataType, RegisterType, WordOrder
 from .validation import FlowError
 
@@ -268,7 +268,7 @@ class LoadshedConfigFlow(ConfigFlow, domain=DOMAIN):
         self, points: list[OverridePoint], user_input: Mapping[str, Any]
     ) -> ConfigFlowResult:
         self._data.update(user_input)
-        self._data[CONF_POINTS] = [settings.point_to_dict(p) for p in points]
+        self._data[CONF_POINTS] = [point_to_dict(p) for p in points]
         if self._data.get(CONF_CHECK_REACHABLE):
             self._unreachable = await validation.unreachable_points(self.hass, self._data, points)
             if self._unreachable:

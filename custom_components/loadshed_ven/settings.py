@@ -36,7 +36,7 @@ from .const import (
     CONF_WORD_ORDER,
     DEFAULT_METER_INTERVAL,
 )
-from .engine.points import OverridePoint
+from .engine.points import OverridePoint, point_from_dict
 from .engine.shed import ShedPolicy
 from .modbus.meter import DataType, MeterConfig, RegisterType, WordOrder
 from .openadr.factory import VenSettings
@@ -74,31 +74,6 @@ def parse_interface(text: str) -> str:
     except ValueError:
         raise SettingsError(f"'{text}' is not an IPv4 address with a prefix") from None
     return iface.with_prefixlen
-
-
-def point_to_dict(point: OverridePoint) -> dict[str, Any]:
-    """JSON form of a point, as stored in the entry."""
-    return {
-        "address": point.address,
-        "object_type": point.object_type,
-        "instance": point.instance,
-        "priority": point.priority,
-        "values": list(point.values),
-        "name": point.name,
-    }
-
-
-def point_from_dict(data: Mapping[str, Any]) -> OverridePoint:
-    """The stored JSON form back into a validated point."""
-    values = data["values"]
-    return OverridePoint(
-        address=data["address"],
-        object_type=data["object_type"],
-        instance=data["instance"],
-        priority=data["priority"],
-        values=(values[0], values[1], values[2]),
-        name=data.get("name"),
-    )
 
 
 def points(data: Mapping[str, Any]) -> list[OverridePoint]:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
-import ssl
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -28,6 +26,7 @@ from custom_components.loadshed_ven.openadr.ven import (
 )
 from sim.pki import SimTls, fingerprint, generate_pki
 from sim.vtn import SimVtn
+from tests.tls_helpers import ignore_failed_handshakes
 
 pytestmark = pytest.mark.compat
 
@@ -53,27 +52,6 @@ async def tls_vtn(socket_enabled: None, pki: SimTls) -> AsyncIterator[SimVtn]:
     await server.start()
     yield server
     await server.stop()
-
-
-@contextlib.contextmanager
-def ignore_failed_handshakes() -> Iterator[None]:
-    """Drop the server-side TLS handshake failures asyncio reports in debug mode."""
-    loop = asyncio.get_running_loop()
-    previous = loop.get_exception_handler()
-
-    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        if isinstance(context.get("exception"), ssl.SSLError):
-            return
-        if previous is not None:
-            previous(loop, context)
-        else:
-            loop.default_exception_handler(context)
-
-    loop.set_exception_handler(handler)
-    try:
-        yield
-    finally:
-        loop.set_exception_handler(previous)
 
 
 def tls_settings(url: str, tls: SimTls, **changes: Any) -> VenSettings:

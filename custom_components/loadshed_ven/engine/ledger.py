@@ -23,23 +23,18 @@ from enum import StrEnum
 from typing import Any, Final
 
 from .overrides import FailureKind, Outcome, PointState, PointStatus
-from .points import OverridePoint, PointError, PointValue, coerce_value
+from .points import (
+    OverridePoint,
+    PointError,
+    PointValue,
+    coerce_value,
+    point_from_dict,
+    point_to_dict,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
 RECORDS: Final = "records"
-
-
-def point_to_dict(point: OverridePoint) -> dict[str, Any]:
-    """The point definition, enough to address and release it without the configuration."""
-    return {
-        "address": point.address,
-        "object_type": point.object_type,
-        "instance": point.instance,
-        "priority": point.priority,
-        "values": list(point.values),
-        "name": point.name,
-    }
 
 
 def state_to_dict(state: PointState) -> dict[str, Any]:
@@ -90,7 +85,7 @@ def state_from_dict(item: object, index: int = 0) -> PointState | None:
         _LOGGER.warning("Override ledger record %d is not a mapping; skipped", index)
         return None
     try:
-        point = _point(item.get("point"))
+        point = point_from_dict(item.get("point"))
         value = _value(point, item.get("written_value"))
     except (PointError, TypeError, ValueError, KeyError, IndexError) as err:
         _LOGGER.warning("Override ledger record %d is unusable (%s); skipped", index, err)
@@ -119,26 +114,6 @@ def state_from_dict(item: object, index: int = 0) -> PointState | None:
         else None,
         failure=failure,
         operator_released=item.get("operator_released") is True,
-    )
-
-
-def _point(raw: object) -> OverridePoint:
-    if not isinstance(raw, Mapping):
-        raise TypeError("no point definition")
-    values = raw["values"]
-    if not isinstance(values, list | tuple) or len(values) != 3:
-        raise ValueError("a point needs three values")
-    instance, priority = raw["instance"], raw["priority"]
-    if not _is_int(instance) or not _is_int(priority):
-        raise TypeError("instance and priority must be integers")
-    name = raw.get("name")
-    return OverridePoint(
-        address=str(raw["address"]),
-        object_type=str(raw["object_type"]),
-        instance=instance,
-        priority=priority,
-        values=(values[0], values[1], values[2]),
-        name=name if isinstance(name, str) else None,
     )
 
 

@@ -153,6 +153,41 @@ def value_for_level(point: OverridePoint, level: int) -> PointValue | None:
     raise ValueError(f"SIMPLE level {level} is outside 0-3")
 
 
+def point_to_dict(point: OverridePoint) -> dict[str, object]:
+    """The point as plain JSON (config entries and the ledger store it this way)."""
+    return {
+        "address": point.address,
+        "object_type": point.object_type,
+        "instance": point.instance,
+        "priority": point.priority,
+        "values": list(point.values),
+        "name": point.name,
+    }
+
+
+def point_from_dict(raw: object) -> OverridePoint:
+    """The JSON form back into a validated point; raises PointError, TypeError or ValueError."""
+    if not isinstance(raw, dict):
+        raise TypeError("no point definition")
+    values = raw.get("values")
+    if not isinstance(values, list | tuple) or len(values) != 3:
+        raise ValueError("a point needs three values")
+    instance, priority = raw.get("instance"), raw.get("priority")
+    if not isinstance(instance, int) or isinstance(instance, bool):
+        raise TypeError("the instance must be an integer")
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        raise TypeError("the priority must be an integer")
+    name = raw.get("name")
+    return OverridePoint(
+        address=str(raw.get("address")),
+        object_type=str(raw.get("object_type")),
+        instance=instance,
+        priority=priority,
+        values=(values[0], values[1], values[2]),
+        name=name if isinstance(name, str) else None,
+    )
+
+
 def normalise_address(text: str) -> str:
     """Validate a device address and return its normalised form; raises PointError."""
     text = text.strip()
