@@ -19,6 +19,8 @@ from custom_components.loadshed_ven.engine.points import (
     normalise_address,
     normalise_object_type,
     parse_bulk,
+    point_from_dict,
+    point_to_dict,
     value_for_level,
 )
 
@@ -457,3 +459,20 @@ def test_expand_seed_checks_the_shared_definition_first(args: tuple[Any, ...], f
     with pytest.raises(PointError) as caught:
         expand_seed("127.0.0.5", *args)
     assert caught.value.field == field
+
+
+def test_point_round_trips_through_json_and_refuses_bad_records() -> None:
+    point = OverridePoint(
+        address="12345:2", object_type="BV", instance=1, priority=12, values=("on", "on", "off")
+    )
+    assert point_from_dict(point_to_dict(point)) == point
+    bad = point_to_dict(point)
+    for change, error in (
+        ({"values": [1]}, ValueError),
+        ({"instance": "1"}, TypeError),
+        ({"priority": True}, TypeError),
+    ):
+        with pytest.raises(error):
+            point_from_dict({**bad, **change})
+    with pytest.raises(TypeError):
+        point_from_dict(["not", "a", "dict"])
