@@ -6,7 +6,7 @@ pre-fills its form from the entry being reconfigured.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import voluptuous as vol
@@ -191,7 +191,7 @@ class LoadshedConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             try:
                 bacnet = validation.validate_bacnet(user_input)
-                await validation.check_port_free(self.hass, bacnet, self._reconfigure_id())
+                await validation.check_port_free(self.hass, bacnet)
             except FlowError as err:
                 errors[err.field] = err.key
                 placeholders.update(err.placeholders)
@@ -217,23 +217,10 @@ class LoadshedConfigFlow(ConfigFlow, domain=DOMAIN):
         )
         return self._form("bacnet", schema, errors, placeholders, user_input)
 
-    def _reconfigure_id(self) -> str | None:
-        return self._get_reconfigure_entry().entry_id if self.source == SOURCE_RECONFIGURE else None
-
     async def async_step_points_seed(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """The seed's way: one point definition applied to a list of device addresses."""
-        errors: dict[str, str] = {}
-        placeholders: dict[str, str] = {}
-        if user_input is not None:
-            try:
-                points = validation.seed_points(user_input)
-            except FlowError as err:
-                errors[err.field] = err.key
-                placeholders.update(err.placeholders)
-            else:
-                return await self._points_accepted(points, user_input)
         schema = vol.Schema(
             {
                 vol.Required(CONF_ADDRESSES): _MULTILINE,
@@ -245,24 +232,34 @@ class LoadshedConfigFlow(ConfigFlow, domain=DOMAIN):
                 vol.Required(CONF_VALUE, default=str(DEFAULT_SEED_VALUE)): _TEXT,
             }
         )
-        return self._form("points_seed", schema, errors, placeholders, user_input)
+        return await self._points_step("points_seed", schema, validation.seed_points, user_input)
 
     async def async_step_points_bulk(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """One point per line, with a value for each SIMPLE level."""
+        schema = vol.Schema({vol.Required(CONF_BULK): _MULTILINE})
+        return await self._points_step("points_bulk", schema, validation.bulk_points, user_input)
+
+    async def _points_step(
+        self,
+        step_id: str,
+        schema: vol.Schema,
+        parse: Callable[[Mapping[str, Any]], list[OverridePoint]],
+        user_input: dict[str, Any] | None,
+    ) -> ConfigFlowResult:
+        """Show a points form, or parse it and move on."""
         errors: dict[str, str] = {}
         placeholders: dict[str, str] = {}
         if user_input is not None:
             try:
-                points = validation.bulk_points(user_input)
+                points = parse(user_input)
             except FlowError as err:
                 errors[err.field] = err.key
                 placeholders.update(err.placeholders)
             else:
                 return await self._points_accepted(points, user_input)
-        schema = vol.Schema({vol.Required(CONF_BULK): _MULTILINE})
-        return self._form("points_bulk", schema, errors, placeholders, user_input)
+        return self._form(step_id, schema, errors, placeholders, user_input)
 
     async def _points_accepted(
         self, points: list[OverridePoint], user_input: Mapping[str, Any]

@@ -181,9 +181,7 @@ def _interface(data: Mapping[str, Any]) -> LocalInterface:
     return LocalInterface(address=address, port=port, device_instance=instance, routes=routes)
 
 
-async def check_port_free(
-    hass: HomeAssistant, bacnet: Mapping[str, Any], _entry: str | None
-) -> None:
+async def check_port_free(hass: HomeAssistant, bacnet: Mapping[str, Any]) -> None:
     """The UDP port is free, or already held by this integration's own shared stack."""
     interface = _interface(bacnet)
     running = stack_registry(hass).running(interface)
