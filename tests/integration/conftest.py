@@ -28,6 +28,7 @@ ROUTER_IP = f"{_NET}.1.1"
 NETWORK = 12345
 IP_DEVICES = [f"{_NET}.0.2", f"{_NET}.0.3", f"{_NET}.0.4"]
 ROUTED_DEVICE = "12345:2"
+ALL_DEVICES = [*IP_DEVICES, ROUTED_DEVICE]
 SETPOINT = "analog-value,302"
 SHED_ENABLE = "binary-value,1"
 VEN_NAME = "test-ven"

@@ -28,9 +28,8 @@ from custom_components.loadshed_ven.engine.points import OverridePoint, PointVal
 from custom_components.loadshed_ven.ledger_store import storage_key
 from sim.building import SimBuilding
 
-from .conftest import IP_DEVICES, ROUTED_DEVICE, SETPOINT, SHED_ENABLE, slot, wait_for
+from .conftest import ALL_DEVICES, IP_DEVICES, SETPOINT, SHED_ENABLE, slot, wait_for
 
-ALL_DEVICES = [*IP_DEVICES, ROUTED_DEVICE]
 FAN_STAGE = "multi-state-value,1"  # present in every simulated controller, never configured
 
 

@@ -34,6 +34,7 @@ from custom_components.loadshed_ven.const import DOMAIN
 from sim.building import SimBuilding
 
 from .conftest import (
+    ALL_DEVICES,
     IP_DEVICES,
     ROUTED_DEVICE,
     SETPOINT,
@@ -44,7 +45,6 @@ from .conftest import (
     wait_for,
 )
 
-ALL_DEVICES = [*IP_DEVICES, ROUTED_DEVICE]
 PACKAGE = Path(integration.__file__).parent
 
 

@@ -23,6 +23,7 @@ from custom_components.loadshed_ven.services import raise_for_failures
 from sim.building import SimBuilding
 
 from .conftest import (
+    ALL_DEVICES,
     IP_DEVICES,
     ROUTED_DEVICE,
     SETPOINT,
@@ -34,7 +35,6 @@ from .conftest import (
 )
 from .test_platforms import attrs, entity_id, state_of
 
-ALL_DEVICES = [*IP_DEVICES, ROUTED_DEVICE]
 ALL_KEYS = sorted([f"{a}/{SETPOINT}" for a in ALL_DEVICES] + [f"{IP_DEVICES[0]}/{SHED_ENABLE}"])
 
 

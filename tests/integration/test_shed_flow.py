@@ -17,16 +17,14 @@ from custom_components.loadshed_ven.coordinator import LoadshedData
 from sim.building import SimBuilding
 
 from .conftest import (
+    ALL_DEVICES,
     IP_DEVICES,
-    ROUTED_DEVICE,
     SETPOINT,
     SHED_ENABLE,
     VEN_NAME,
     slot,
     wait_for,
 )
-
-ALL_DEVICES = [*IP_DEVICES, ROUTED_DEVICE]
 
 
 def _setpoints(building: SimBuilding) -> list[object]:
