@@ -10,6 +10,8 @@ import pytest
 
 from custom_components.loadshed_ven.const import DOMAIN  # noqa: F401
 
+pytest_plugins = ["tests.vtn_fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(request: pytest.FixtureRequest) -> None:

@@ -19,21 +19,12 @@ from custom_components.loadshed_ven.openadr.ven import (
     VtnCannotConnect,
 )
 from sim.vtn import SimVtn
+from tests.vtn_fixtures import wait_for
 
 pytestmark = pytest.mark.compat
 
 VEN_NAME = "test-building"
 FAST = Backoff(initial=0.05, maximum=0.2, jitter=0.1)
-
-
-async def wait_for(cond: Callable[[], object], seconds: float = 10.0) -> None:
-    """Poll ``cond`` every 20 ms until it is truthy; fail after ``seconds``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while not cond():
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {seconds} s")
-        await asyncio.sleep(0.02)
 
 
 class Recorder:
@@ -52,14 +43,6 @@ class Recorder:
 
 
 VenFactory = Callable[..., Awaitable[tuple[VenConnection, Recorder]]]
-
-
-@pytest.fixture
-async def vtn(socket_enabled: None) -> AsyncIterator[SimVtn]:
-    server = SimVtn()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -31,27 +30,6 @@ from tests.tls_helpers import ignore_failed_handshakes
 pytestmark = pytest.mark.compat
 
 VEN_NAME = "validate-building"
-
-
-@pytest.fixture
-async def vtn(socket_enabled: None) -> AsyncIterator[SimVtn]:
-    server = SimVtn()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> SimTls:
-    return generate_pki(tmp_path_factory.mktemp("pki"), passphrase="s3cret")
-
-
-@pytest.fixture
-async def tls_vtn(socket_enabled: None, pki: SimTls) -> AsyncIterator[SimVtn]:
-    server = SimVtn(tls=pki)
-    await server.start()
-    yield server
-    await server.stop()
 
 
 def tls_settings(url: str, tls: SimTls, **changes: Any) -> VenSettings:

@@ -17,20 +17,11 @@ from openleadr.service import VTNService
 from sim.pki import SimTls, fingerprint, generate_pki
 from sim.vtn import SimVtn, to_json
 from tests.tls_helpers import ignore_failed_handshakes
+from tests.vtn_fixtures import wait_for
 
 pytestmark = pytest.mark.compat
 
 VEN_NAME = "test-building"
-
-
-async def wait_for(cond: Callable[[], object], seconds: float = 10.0) -> None:
-    """Poll ``cond`` every 20 ms until it is truthy; fail after ``seconds``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while not cond():
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {seconds} s")
-        await asyncio.sleep(0.02)
 
 
 class Ven:
@@ -87,14 +78,6 @@ def signal(event: dict[str, Any]) -> list[tuple[datetime, timedelta, float]]:
     [sig] = event["event_signals"]
     assert (sig["signal_name"], sig["signal_type"]) == ("SIMPLE", "level")
     return [(i["dtstart"], i["duration"], i["signal_payload"]) for i in sig["intervals"]]
-
-
-@pytest.fixture
-async def vtn(socket_enabled: None) -> AsyncIterator[SimVtn]:
-    server = SimVtn()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 VenFactory = Callable[..., Awaitable[Ven]]
@@ -287,19 +270,6 @@ async def test_eiopt_is_recorded(vtn: SimVtn, make_ven: VenFactory) -> None:
     assert opt_id
     assert vtn.opts[-1].source == "oadrCreateOpt"
     assert vtn.events()[0]["opt"] == {ven.client.ven_id: "optOut"}
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> SimTls:
-    return generate_pki(tmp_path_factory.mktemp("pki"), passphrase="s3cret")
-
-
-@pytest.fixture
-async def tls_vtn(socket_enabled: None, pki: SimTls) -> AsyncIterator[SimVtn]:
-    server = SimVtn(tls=pki)
-    await server.start()
-    yield server
-    await server.stop()
 
 
 def tls_kwargs(tls: SimTls, *, pin: str | None = None) -> dict[str, Any]:
