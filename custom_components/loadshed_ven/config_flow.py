@@ -17,6 +17,7 @@ from . import validation
 from .const import (
     CONF_ACT_ON_TEST_EVENTS,
     CONF_ADDRESSES,
+    CONF_BASELINE_MINUTES,
     CONF_BULK,
     CONF_CA,
     CONF_CERT,
@@ -48,9 +49,11 @@ from .const import (
     CONF_VEN_ID,
     CONF_VEN_NAME,
     CONF_VTN_FINGERPRINT,
+    CONF_VTN_OUTAGE_MINUTES,
     CONF_VTN_URL,
     CONF_WORD_ORDER,
     DEFAULT_BACNET_PORT,
+    DEFAULT_BASELINE_MINUTES,
     DEFAULT_DEVICE_INSTANCE,
     DEFAULT_METER_INTERVAL,
     DEFAULT_MODBUS_PORT,
@@ -59,6 +62,7 @@ from .const import (
     DEFAULT_SEED_INSTANCE,
     DEFAULT_SEED_OBJECT_TYPE,
     DEFAULT_SEED_VALUE,
+    DEFAULT_VTN_OUTAGE_MINUTES,
     DOMAIN,
     METER_SOURCE_ENTITY,
     METER_SOURCE_MODBUS,
@@ -381,6 +385,12 @@ class LoadshedConfigFlow(ConfigFlow, domain=DOMAIN):
                         CONF_SHED_LEVEL: shed,
                         CONF_NORMAL_LEVEL: normal,
                         CONF_ACT_ON_TEST_EVENTS: user_input[CONF_ACT_ON_TEST_EVENTS],
+                        CONF_BASELINE_MINUTES: int(
+                            user_input.get(CONF_BASELINE_MINUTES, DEFAULT_BASELINE_MINUTES)
+                        ),
+                        CONF_VTN_OUTAGE_MINUTES: int(
+                            user_input.get(CONF_VTN_OUTAGE_MINUTES, DEFAULT_VTN_OUTAGE_MINUTES)
+                        ),
                     }
                 )
                 return self._finish()
@@ -389,6 +399,12 @@ class LoadshedConfigFlow(ConfigFlow, domain=DOMAIN):
                 vol.Required(CONF_SHED_LEVEL, default=1): _number(1, 3),
                 vol.Required(CONF_NORMAL_LEVEL, default=0): _number(0, 2),
                 vol.Required(CONF_ACT_ON_TEST_EVENTS, default=False): selector.BooleanSelector(),
+                vol.Required(CONF_BASELINE_MINUTES, default=DEFAULT_BASELINE_MINUTES): _number(
+                    1, 240
+                ),
+                vol.Required(CONF_VTN_OUTAGE_MINUTES, default=DEFAULT_VTN_OUTAGE_MINUTES): _number(
+                    1, 1440
+                ),
             }
         )
         return self._form("policy", schema, errors, user_input=user_input)

@@ -50,6 +50,8 @@ CONF_METER_INTERVAL: Final = "meter_interval"
 CONF_SHED_LEVEL: Final = "shed_level"
 CONF_NORMAL_LEVEL: Final = "normal_level"
 CONF_ACT_ON_TEST_EVENTS: Final = "act_on_test_events"
+CONF_BASELINE_MINUTES: Final = "baseline_minutes"  # kW-saved baseline window before a shed
+CONF_VTN_OUTAGE_MINUTES: Final = "vtn_outage_minutes"  # VTN unreachable this long -> repair
 
 METER_SOURCE_MODBUS: Final = "modbus"
 METER_SOURCE_ENTITY: Final = "entity"
@@ -65,3 +67,5 @@ DEFAULT_PRIORITY: Final = 10
 DEFAULT_SEED_OBJECT_TYPE: Final = "analog-value"
 DEFAULT_SEED_INSTANCE: Final = 302
 DEFAULT_SEED_VALUE: Final = 80
+DEFAULT_BASELINE_MINUTES: Final = 15
+DEFAULT_VTN_OUTAGE_MINUTES: Final = 30

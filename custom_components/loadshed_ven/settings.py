@@ -13,6 +13,7 @@ from typing import Any
 
 from .const import (
     CONF_ACT_ON_TEST_EVENTS,
+    CONF_BASELINE_MINUTES,
     CONF_DATA_TYPE,
     CONF_DEVICE_INSTANCE,
     CONF_HOST,
@@ -32,9 +33,12 @@ from .const import (
     CONF_VEN_ID,
     CONF_VEN_NAME,
     CONF_VTN_FINGERPRINT,
+    CONF_VTN_OUTAGE_MINUTES,
     CONF_VTN_URL,
     CONF_WORD_ORDER,
+    DEFAULT_BASELINE_MINUTES,
     DEFAULT_METER_INTERVAL,
+    DEFAULT_VTN_OUTAGE_MINUTES,
 )
 from .engine.points import OverridePoint, point_from_dict
 from .engine.shed import ShedPolicy
@@ -87,6 +91,16 @@ def policy(data: Mapping[str, Any]) -> ShedPolicy:
         shed_level=int(data.get(CONF_SHED_LEVEL, 1)),
         normal_level=int(data.get(CONF_NORMAL_LEVEL, 0)),
     )
+
+
+def baseline_window(data: Mapping[str, Any]) -> timedelta:
+    """How far back before a shed the kW-saved baseline is averaged."""
+    return timedelta(minutes=int(data.get(CONF_BASELINE_MINUTES, DEFAULT_BASELINE_MINUTES)))
+
+
+def vtn_outage_alert(data: Mapping[str, Any]) -> timedelta:
+    """How long the VTN may be unreachable before a repair issue is raised."""
+    return timedelta(minutes=int(data.get(CONF_VTN_OUTAGE_MINUTES, DEFAULT_VTN_OUTAGE_MINUTES)))
 
 
 def act_on_test_events(data: Mapping[str, Any]) -> bool:
