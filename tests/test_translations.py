@@ -36,9 +36,25 @@ def test_every_exception_key_used_is_translated() -> None:
     used = set(re.findall(r'translation_key="([a-z0-9_]+)"', _source()))
     used |= set(re.findall(r"translation_key=([A-Z_]+)", _source())) and set()
     missing = {key for key in used if key not in exceptions}
-    # Entity translation keys are in the "entity" section; only exception keys are here.
-    entity_keys = {key for platform in _load("strings.json")["entity"].values() for key in platform}
-    assert missing <= entity_keys, missing - entity_keys
+    # Entity and repair-issue translation keys have sections of their own.
+    strings = _load("strings.json")
+    other_keys = {key for platform in strings["entity"].values() for key in platform}
+    other_keys |= set(strings["issues"])
+    assert missing <= other_keys, missing - other_keys
+
+
+def test_repair_issue_placeholders_match_the_code() -> None:
+    """Every issue the code raises is translated, with exactly the placeholders it passes."""
+    source = (PACKAGE / "repair_issues.py").read_text(encoding="utf-8")
+    raised = re.findall(
+        r'translation_key="([a-z_]+)",\s*translation_placeholders=\{(.*?)\}', source, re.S
+    )
+    issues = _load("strings.json")["issues"]
+    assert {key for key, _ in raised} == set(issues)
+    for key, body in raised:
+        passed = set(re.findall(r'"([a-z_]+)":', body))
+        text = issues[key]["title"] + issues[key]["description"]
+        assert set(re.findall(r"\{([a-z_]+)\}", text)) == passed, key
 
 
 def test_every_config_flow_error_is_translated() -> None:

@@ -22,6 +22,7 @@ from .engine.shed import ShedController
 from .ledger_store import OverrideLedger
 from .modbus.meter import ModbusMeter
 from .openadr.ven import VenConnection
+from .repair_issues import RepairIssues, async_delete_all
 from .runtime import LoadshedRuntime
 from .services import async_setup_services
 from .stacks import stack_registry
@@ -117,6 +118,18 @@ async def async_setup_entry(hass: HomeAssistant, entry: LoadshedConfigEntry) -> 
     entry.runtime_data = LoadshedData(
         runtime=runtime, meter=meter, ven=ven, bacnet=handle, ledger=ledger
     )
+    repairs = RepairIssues(
+        hass,
+        entry,
+        runtime=runtime,
+        ven=ven,
+        ledger=ledger,
+        outage_after=settings.vtn_outage_alert(data),
+        vtn_url=settings.vtn_url(data),
+    )
+    repairs.async_start()
+    # Runs after async_unload_entry has released: what could not be released stays listed.
+    entry.async_on_unload(repairs.async_stop)
     _release_when_hass_stops(hass, entry)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_create_background_task(hass, ven.run(), f"{DOMAIN} VEN {entry.title}")
@@ -178,5 +191,6 @@ async def _stop_and_release(data: LoadshedData, why: str) -> None:
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: LoadshedConfigEntry) -> None:
-    """Delete the entry's TLS files."""
+    """Delete the entry's TLS files and its repair issues."""
     await tls.async_remove_entry_files(hass, entry.entry_id)
+    async_delete_all(hass, entry.entry_id)

@@ -93,6 +93,11 @@ def policy(data: Mapping[str, Any]) -> ShedPolicy:
     )
 
 
+def vtn_url(data: Mapping[str, Any]) -> str:
+    """The VTN's URL as configured."""
+    return str(data[CONF_VTN_URL]).strip()
+
+
 def baseline_window(data: Mapping[str, Any]) -> timedelta:
     """How far back before a shed the kW-saved baseline is averaged."""
     return timedelta(minutes=int(data.get(CONF_BASELINE_MINUTES, DEFAULT_BASELINE_MINUTES)))
@@ -140,7 +145,7 @@ def bacnet_interface(data: Mapping[str, Any]) -> tuple[str, int, int, dict[int, 
 def ven_settings(data: Mapping[str, Any], files: TlsFiles) -> VenSettings:
     """How the VEN reaches the VTN, with the TLS material at ``files``."""
     return VenSettings(
-        vtn_url=str(data[CONF_VTN_URL]).strip(),
+        vtn_url=vtn_url(data),
         ven_name=str(data[CONF_VEN_NAME]).strip(),
         ven_id=str(data.get(CONF_VEN_ID) or "").strip() or None,
         cert_file=files.cert_file,
