@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Final
+from typing import Any, Final
 
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
-from homeassistant.exceptions import ConfigEntryNotReady
+from homeassistant.exceptions import ConfigEntryNotReady, HomeAssistantError
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 from homeassistant.util import dt as dt_util
 
@@ -17,12 +18,14 @@ from .bacnet.stack import BacnetStackError, LocalInterface, PortInUseError
 from .bacnet.writer import BacnetOverrideWriter
 from .const import CONF_METER_ENTITY, CONF_METER_SOURCE, DOMAIN, LOGGER, METER_SOURCE_ENTITY
 from .coordinator import LoadshedConfigEntry, LoadshedData, MeterCoordinator
+from .engine import ledger as ledger_records
+from .engine.overrides import PointState
 from .engine.schedule import StableOffset
 from .engine.shed import ShedController
-from .ledger_store import OverrideLedger
+from .ledger_store import STORAGE_VERSION, OverrideLedger, storage_key
 from .modbus.meter import ModbusMeter
 from .openadr.ven import VenConnection
-from .repair_issues import RepairIssues, async_delete_all
+from .repair_issues import RepairIssues, async_entry_removed
 from .runtime import LoadshedRuntime
 from .services import async_setup_services
 from .stacks import stack_registry
@@ -191,6 +194,26 @@ async def _stop_and_release(data: LoadshedData, why: str) -> None:
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: LoadshedConfigEntry) -> None:
-    """Delete the entry's TLS files and its repair issues."""
+    """Delete the entry's files; name any override it could not release in a repair issue."""
     await tls.async_remove_entry_files(hass, entry.entry_id)
-    async_delete_all(hass, entry.entry_id)
+    leftover = await _async_remove_ledger(hass, entry.entry_id)
+    if leftover:
+        LOGGER.error(
+            "Entry %s was deleted while %d override(s) could not be verified as released: %s",
+            entry.title,
+            len(leftover),
+            ", ".join(s.point.key for s in leftover[:10]),
+        )
+    async_entry_removed(hass, entry.entry_id, entry.title, leftover)
+
+
+async def _async_remove_ledger(hass: HomeAssistant, entry_id: str) -> list[PointState]:
+    """Delete a removed entry's ledger file; return what it still listed."""
+    store: Store[dict[str, Any]] = Store(hass, STORAGE_VERSION, storage_key(entry_id))
+    try:
+        leftover = ledger_records.load(await store.async_load())
+    except (HomeAssistantError, ValueError) as err:
+        LOGGER.error("The override ledger of a deleted entry could not be read: %s", err)
+        leftover = []
+    await store.async_remove()
+    return leftover

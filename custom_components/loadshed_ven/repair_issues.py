@@ -227,12 +227,39 @@ class RepairIssues:
             self._unsub_outage = None
 
 
+def removed_with_overrides_issue_id(entry_id: str) -> str:
+    """Issue id: an entry was deleted while its ledger still listed points."""
+    return f"removed_with_overrides_{entry_id}"
+
+
 @callback
-def async_delete_all(hass: HomeAssistant, entry_id: str) -> None:
-    """Forget every issue of a removed entry."""
+def async_entry_removed(
+    hass: HomeAssistant, entry_id: str, title: str, leftover: Sequence[PointState]
+) -> None:
+    """Replace a deleted entry's issues by one that lists what it could not release.
+
+    Nothing tracks those points any more, so this issue cannot clear itself: it stays (across
+    restarts) until the operator has released them at the controllers and dismisses it.
+    """
     for issue_id in (
         stuck_points_issue_id(entry_id),
         vtn_unreachable_issue_id(entry_id),
         vtn_fingerprint_issue_id(entry_id),
     ):
         ir.async_delete_issue(hass, DOMAIN, issue_id)
+    if not leftover:
+        return
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        removed_with_overrides_issue_id(entry_id),
+        is_fixable=False,
+        is_persistent=True,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key="removed_with_overrides",
+        translation_placeholders={
+            "entry": title,
+            "count": str(len(leftover)),
+            "points": describe_stuck(leftover),
+        },
+    )

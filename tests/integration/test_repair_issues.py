@@ -9,6 +9,7 @@ import functools
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from homeassistant.config_entries import ConfigEntryState
@@ -28,10 +29,12 @@ from custom_components.loadshed_ven.engine.overrides import (
     PointStatus,
 )
 from custom_components.loadshed_ven.engine.points import OverridePoint
+from custom_components.loadshed_ven.ledger_store import storage_key
 from custom_components.loadshed_ven.openadr.errors import VtnFingerprintMismatch
 from custom_components.loadshed_ven.repair_issues import (
     LISTED_POINTS,
     describe_stuck,
+    removed_with_overrides_issue_id,
     stuck_points_issue_id,
     vtn_fingerprint_issue_id,
     vtn_unreachable_issue_id,
@@ -278,3 +281,44 @@ def test_issue_text_names_each_point_and_counts_the_rest() -> None:
     )
     assert lines[1] == "- VAV 1 (127.0.0.3/analog-value,302): not verified"
     assert lines[-1] == "- … and 3 more (see the diagnostics)"
+
+
+async def test_deleting_an_entry_names_what_it_could_not_release(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    building: SimBuilding,
+    init_integration: MockConfigEntry,
+) -> None:
+    """Deleted with a controller offline: the ledger goes, a lasting issue names the point."""
+    entry_id = init_integration.entry_id
+    building.vtn.add_event(level=1, duration=timedelta(minutes=30))
+    await wait_for(lambda: slot(building, IP_DEVICES[1], SETPOINT, 10) == 78.0, what="shed")
+    building.bacnet.device(IP_DEVICES[1]).offline = True
+
+    assert (await hass.config_entries.async_remove(entry_id))["require_restart"] is False
+    assert storage_key(entry_id) not in hass_storage
+    assert _issue(hass, stuck_points_issue_id(entry_id)) is None
+    issue = _issue(hass, removed_with_overrides_issue_id(entry_id))
+    assert issue is not None
+    assert issue.is_persistent
+    placeholders = issue.translation_placeholders or {}
+    assert placeholders["count"] == "1"
+    assert f"{IP_DEVICES[1]}/{SETPOINT}" in placeholders["points"]
+    assert slot(building, IP_DEVICES[1], SETPOINT, 10) == 78.0  # what the issue warns about
+    assert slot(building, IP_DEVICES[0], SETPOINT, 10) is None
+
+
+async def test_deleting_a_released_entry_leaves_nothing(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    building: SimBuilding,
+    init_integration: MockConfigEntry,
+) -> None:
+    """Everything released on unload: no issue, no ledger file."""
+    entry_id = init_integration.entry_id
+    building.vtn.add_event(level=1, duration=timedelta(minutes=30))
+    await wait_for(lambda: slot(building, IP_DEVICES[1], SETPOINT, 10) == 78.0, what="shed")
+    await hass.config_entries.async_remove(entry_id)
+    assert storage_key(entry_id) not in hass_storage
+    assert _issue(hass, removed_with_overrides_issue_id(entry_id)) is None
+    assert all(slot(building, a, SETPOINT, 10) is None for a in IP_DEVICES)
