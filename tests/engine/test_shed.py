@@ -31,6 +31,7 @@ class SlotTable:
         self.slots: dict[str, PointValue | None] = {}
         self.others: dict[str, int] = {}  # key -> a higher priority someone else holds
         self.offline: set[str] = set()
+        self.denied: set[str] = set()  # keys whose writes (NULL included) are refused
         self.calls: list[tuple[str, str, PointValue | None]] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -43,6 +44,8 @@ class SlotTable:
         self.in_flight -= 1
         if point.key in self.offline:
             return Outcome(ok=False, failure=FailureKind.OFFLINE, detail="no response")
+        if op != "read" and point.key in self.denied:
+            return Outcome(ok=False, failure=FailureKind.ACCESS_DENIED, detail="denied")
         if op != "read":
             self.slots[point.key] = value
         return Outcome(
@@ -212,6 +215,39 @@ async def test_failed_release_stays_tracked_until_verified(
     table.offline.clear()
     assert (await controller.retry_failed()).released == (KEYS[2],)  # a release is retried as one
     assert not any(s.holds_override for s in controller.states())
+
+
+async def test_refused_write_then_refused_release_settles_as_released(
+    controller: ShedController, table: SlotTable
+) -> None:
+    """Nothing of ours landed: the refused release reads the slot back and finds it NULL."""
+    table.denied.add(KEYS[0])
+    report = await controller.apply_level(1, "e1")
+    assert report.failed == (KEYS[0],)
+    assert controller.state(KEYS[0]).failure is FailureKind.ACCESS_DENIED
+    table.calls.clear()
+    report = await controller.apply_level(0, "e1")
+    assert KEYS[0] in report.released
+    assert ("release", KEYS[0], None) in table.calls
+    assert ("read", KEYS[0], None) in table.calls
+    assert controller.state(KEYS[0]).status is PointStatus.RELEASED
+    assert not any(s.holds_override for s in controller.states())
+
+
+async def test_refused_release_with_our_value_in_the_slot_stays_tracked(
+    controller: ShedController, table: SlotTable
+) -> None:
+    """The object was locked after our write: our value is still there, so it is not released."""
+    await controller.apply_level(1, "e1")
+    table.denied.add(KEYS[0])
+    report = await controller.apply_level(0, "e1")
+    assert report.failed == (KEYS[0],)
+    state = controller.state(KEYS[0])
+    assert (state.status, state.failure) == (PointStatus.FAILED, FailureKind.ACCESS_DENIED)
+    assert state.written_value == 78.0
+    assert table.slots[KEYS[0]] == 78.0
+    table.denied.clear()
+    assert (await controller.retry_failed()).released == (KEYS[0],)
 
 
 async def test_listeners_see_changed_states(controller: ShedController) -> None:

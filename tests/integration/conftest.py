@@ -150,3 +150,78 @@ async def init_integration(
 def slot(building: SimBuilding, address: str, obj: str, priority: int) -> Any:
     """What the simulated controller's priority array holds at ``priority``."""
     return building.bacnet.device(address).priority_array(obj)[priority - 1]
+
+
+# ---- Fault injection: shared by the fault matrix and the ledger tests --------------------------
+
+import functools  # noqa: E402
+
+import custom_components.loadshed_ven as integration  # noqa: E402
+from custom_components.loadshed_ven import ledger_store  # noqa: E402
+from custom_components.loadshed_ven.bacnet.stack import LocalInterface  # noqa: E402
+from custom_components.loadshed_ven.ledger_store import storage_key  # noqa: E402
+
+
+def setpoints(building: SimBuilding) -> list[object]:
+    """Slot 10 of the zone setpoint on every controller, in ``ALL_DEVICES`` order."""
+    return [slot(building, address, SETPOINT, 10) for address in ALL_DEVICES]
+
+
+def ledger_records(hass_storage: dict[str, Any], entry: MockConfigEntry) -> list[dict[str, Any]]:
+    """The override ledger records Home Assistant's Store holds for ``entry``."""
+    stored = hass_storage.get(storage_key(entry.entry_id))
+    return [] if stored is None else list(stored["data"]["records"])
+
+
+@pytest.fixture
+def quick_recovery(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seconds instead of minutes: override retries after 0.5 s doubling to 2 s (not 10 s to
+    5 min), and a silent controller is given up after 1 s (one try) instead of 6 s (two)."""
+    monkeypatch.setattr(ledger_store, "RETRY_INITIAL_SECONDS", 0.5)
+    monkeypatch.setattr(ledger_store, "RETRY_CAP_SECONDS", 2.0)
+    monkeypatch.setattr(
+        integration,
+        "LocalInterface",
+        functools.partial(LocalInterface, apdu_timeout_ms=1000, apdu_retries=0),
+    )
+
+
+@pytest.fixture
+async def added_entry(
+    hass: HomeAssistant, building: SimBuilding, mock_config_entry: MockConfigEntry
+) -> AsyncIterator[MockConfigEntry]:
+    """The entry, added but not set up; unloaded at the end while the building still runs."""
+    mock_config_entry.add_to_hass(hass)
+    yield mock_config_entry
+    if mock_config_entry.state is ConfigEntryState.LOADED:
+        assert await hass.config_entries.async_unload(mock_config_entry.entry_id)
+
+
+async def start_entry(hass: HomeAssistant, entry: MockConfigEntry) -> LoadshedData:
+    """Set ``entry`` up (Home Assistant starting) and wait until the VEN is registered."""
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    data: LoadshedData = entry.runtime_data
+    await wait_for(lambda: data.runtime.connected, what="VEN registered")
+    return data
+
+
+async def crash_entry(
+    hass: HomeAssistant, entry: MockConfigEntry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Take ``entry`` down the way a dying process does: nothing is released or saved.
+
+    The VEN, the timers and the retries stop (a dead process runs nothing), but not one
+    override is released and the ledger stays exactly as the running entry last saved it.
+    The rest of the unload only frees this process's resources (sockets, entities).
+    """
+
+    async def die(data: LoadshedData, _why: str) -> None:
+        await data.runtime.async_stop()
+        await data.ven.stop()
+        await data.ledger.async_stop()
+
+    with monkeypatch.context() as patch:
+        patch.setattr(integration, "_stop_and_release", die)
+        assert await hass.config_entries.async_unload(entry.entry_id)

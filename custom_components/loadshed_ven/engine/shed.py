@@ -265,7 +265,22 @@ class ShedController:
         point = self._states[key].point
         try:
             if target is None:
-                return await self._writer.release(point)
+                return await self._release(point)
             return await self._writer.write(point, target)
         except Exception as err:  # noqa: BLE001 - one point's bug must not stop the others
             return Outcome(ok=False, failure=FailureKind.ERROR, detail=repr(err))
+
+    async def _release(self, point: OverridePoint) -> Outcome:
+        """Release ``point``; a refused release whose slot reads NULL is released all the same.
+
+        A controller that refuses writes to an object refuses NULL too. When our write was
+        refused in the first place, nothing of ours is there: without this read the point would
+        stay "failed" (and be retried) for ever after the event.
+        """
+        outcome = await self._writer.release(point)
+        if outcome.ok or outcome.failure is not FailureKind.ACCESS_DENIED:
+            return outcome
+        reading = await self._writer.read(point)
+        if reading.ok and reading.slot_value is None:
+            return Outcome(ok=True, slot_value=None, owner_priority=reading.owner_priority)
+        return outcome
