@@ -1,4 +1,8 @@
-"""Diagnostics: the entry's settings (secrets redacted) and what the VEN is doing now."""
+"""Diagnostics: the entry's settings (secrets redacted) and what the VEN is doing now.
+
+Besides the settings and the state of every point: the override ledger, the last events seen,
+the current (or last) shed's verification and the last values reported to the VTN.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,23 @@ from typing import Any, Final
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_CA, CONF_CERT, CONF_KEY, CONF_PASSPHRASE, CONF_VEN_ID, CONF_VTN_FINGERPRINT
+from .const import (
+    CONF_CA,
+    CONF_CERT,
+    CONF_HOST,
+    CONF_KEY,
+    CONF_PASSPHRASE,
+    CONF_VEN_ID,
+    CONF_VTN_FINGERPRINT,
+    CONF_VTN_URL,
+)
 from .coordinator import LoadshedConfigEntry
 from .engine.overrides import PointState
 from .engine.schedule import EventPlan
+from .engine.verification import ShedVerification
+from .runtime import EventView
 
+# Secrets, the VEN's identity at the VTN, and where the VTN and the meter are.
 TO_REDACT: Final = {
     CONF_CERT,
     CONF_KEY,
@@ -20,7 +36,10 @@ TO_REDACT: Final = {
     CONF_CA,
     CONF_VEN_ID,
     CONF_VTN_FINGERPRINT,
+    CONF_VTN_URL,
+    CONF_HOST,
 }
+RECENT_EVENTS: Final = 20
 
 
 async def async_get_config_entry_diagnostics(
@@ -41,28 +60,53 @@ async def async_get_config_entry_diagnostics(
             "connected": runtime.connected,
             "shed_level": runtime.controller.policy.shed_level,
             "normal_level": runtime.controller.policy.normal_level,
-            "current_event": None
-            if view is None
-            else {
-                "event_id": view.event_id,
-                "status": view.status,
-                "start": _iso(view.start),
-                "end": _iso(view.end),
-                "test_event": view.test_event,
-                "manual": view.manual,
-            },
+            "current_event": None if view is None else _view(view),
             "schedule": [_plan(plan) for plan in runtime.schedule.plans],
+            "recent_events": [_view(event) for event in runtime.recent_events(RECENT_EVENTS)],
         },
         "points": [_point(state) for state in runtime.point_states()],
+        "ledger": {
+            "records": [_point(state) for state in data.ledger.records()],
+            "pending": [_point(state) for state in data.ledger.pending],
+            "retry_delay_seconds": data.ledger.retry_delay,
+        },
         "meter": {
             "last_update_success": data.meter.last_update_success,
             "latest_kw": data.meter.latest_kw,
         },
+        "verification": _verification(runtime.verification.current()),
+        "reports": [{"time": _iso(at), "watts": watts} for at, watts in data.ven.recent_reports],
     }
 
 
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
+
+
+def _view(view: EventView) -> dict[str, Any]:
+    return {
+        "event_id": view.event_id,
+        "status": view.status,
+        "start": _iso(view.start),
+        "end": _iso(view.end),
+        "test_event": view.test_event,
+        "manual": view.manual,
+    }
+
+
+def _verification(result: ShedVerification | None) -> dict[str, Any] | None:
+    if result is None:
+        return None
+    return {
+        "event_id": result.event_id,
+        "started": _iso(result.started),
+        "ended": _iso(result.ended),
+        "baseline_kw": result.baseline_kw,
+        "latest_kw": result.latest_kw,
+        "kw_saved": result.kw_saved,
+        "energy_kwh": result.energy_kwh,
+        "measured_seconds": result.measured.total_seconds(),
+    }
 
 
 def _plan(plan: EventPlan) -> dict[str, Any]:

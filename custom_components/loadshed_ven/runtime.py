@@ -3,6 +3,9 @@
 This is the only place where the engine (schedule, shed controller) meets Home Assistant: it
 keeps exactly one timer for the next level change, runs shed passes as background tasks of the
 config entry, fires bus events for automations and tells entities to refresh.
+
+Every bus event names its cause in ``source``: ``vtn`` (a VTN message), ``schedule`` (a local
+timer) or ``operator`` (an action, button or switch, whose context goes with the event).
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.util import dt as dt_util
 
+from . import settings
 from .const import DOMAIN, LOGGER
 from .engine.overrides import PointState
 from .engine.schedule import EventPlan, Schedule, Segment, normalise_event_id, parse_event
 from .engine.shed import ApplyReport, ShedController
+from .engine.verification import ShedVerifier
 from .openadr.ven import OptType
 
 OPT_IN: Final[OptType] = "optIn"
@@ -42,6 +47,12 @@ EVENT_OPTED_OUT: Final = f"{DOMAIN}_opted_out"
 EVENT_OPTED_IN: Final = f"{DOMAIN}_opted_in"
 
 MANUAL_PREFIX: Final = "manual-"
+
+# Who caused a bus event (its ``source`` field).
+ATTR_SOURCE: Final = "source"
+SOURCE_VTN: Final = "vtn"
+SOURCE_SCHEDULE: Final = "schedule"
+SOURCE_OPERATOR: Final = "operator"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,6 +94,8 @@ class LoadshedRuntime:
         self._applied: tuple[int, str | None] = (0, None)
         self._unsub_timer: CALLBACK_TYPE | None = None
         self._known: dict[str, EventPlan] = {}  # every event seen, for status display
+        # What each shed saved; the sensor platform feeds it the meter's readings.
+        self.verification = ShedVerifier(settings.baseline_window(entry.data))
         # Tells the VTN this VEN's opt for an event; set when the VEN is wired up.
         self.send_opt: Callable[[str, OptType], Awaitable[None]] | None = None
 
@@ -124,6 +137,11 @@ class LoadshedRuntime:
             manual=plan.event_id.startswith(MANUAL_PREFIX),
         )
 
+    def recent_events(self, limit: int = 20) -> list[EventView]:
+        """The last ``limit`` (at least 1) events seen, oldest first, with their status."""
+        now = dt_util.utcnow()
+        return [self._view(plan, now) for plan in list(self._known.values())[-limit:]]
+
     def point_states(self) -> list[PointState]:
         """Every override point's state."""
         return self.controller.states()
@@ -150,10 +168,10 @@ class LoadshedRuntime:
             if plan.cancelled
             else (EVENT_RECEIVED if previous is None else EVENT_MODIFIED)
         )
-        self._fire(kind, plan_data(plan))
+        self._fire(kind, plan_data(plan), SOURCE_VTN)
         if plan.test_event and not self.schedule.act_on_test:
             LOGGER.info("Test event %s received; logged, not acted on", plan.event_id)
-        self._evaluate()
+        self._evaluate(SOURCE_VTN)
         return OPT_OUT if plan.event_id in self._opted_out else OPT_IN
 
     @callback
@@ -163,8 +181,8 @@ class LoadshedRuntime:
         present |= {p.event_id for p in self.schedule.plans if p.event_id.startswith(MANUAL_PREFIX)}
         for event_id in self.schedule.retain_only(present):
             LOGGER.info("Event %s is no longer offered by the VTN: implied cancel", event_id)
-            self._fire(EVENT_CANCELLED, {"event_id": event_id, "implied": True})
-        self._evaluate()
+            self._fire(EVENT_CANCELLED, {"event_id": event_id, "implied": True}, SOURCE_VTN)
+        self._evaluate(SOURCE_VTN)
 
     @callback
     def handle_connection(self, connected: bool) -> None:
@@ -198,8 +216,8 @@ class LoadshedRuntime:
         )
         self.schedule.upsert(plan)
         self._known[plan.event_id] = plan
-        self._fire(EVENT_RECEIVED, plan_data(plan), context)
-        return await self._evaluate_and_wait()
+        self._fire(EVENT_RECEIVED, plan_data(plan), SOURCE_OPERATOR, context)
+        return await self._evaluate_and_wait(context)
 
     async def async_release_all(self, context: Context | None = None) -> ApplyReport:
         """Release every point now; they stay released for the rest of the current event."""
@@ -207,8 +225,9 @@ class LoadshedRuntime:
             if plan.event_id.startswith(MANUAL_PREFIX):
                 self.schedule.remove(plan.event_id)
         report = await self.controller.release_all()
-        self._after_pass(report, context)
-        await self._evaluate_and_wait()  # a manual shed just removed: back to the VTN's level
+        self._after_pass(report, SOURCE_OPERATOR, context)
+        # A manual shed just removed: back to the VTN's level.
+        await self._evaluate_and_wait(context)
         return report
 
     async def async_opt_out(self, event_id: str | None, context: Context | None = None) -> str:
@@ -219,9 +238,9 @@ class LoadshedRuntime:
             raise KeyError(target)
         self._opted_out.add(target)
         self.schedule.remove(target)
-        self._fire(EVENT_OPTED_OUT, {"event_id": target}, context)
+        self._fire(EVENT_OPTED_OUT, {"event_id": target}, SOURCE_OPERATOR, context)
         # Release first: an unreachable VTN must not keep the building shed.
-        await self._evaluate_and_wait()
+        await self._evaluate_and_wait(context)
         if self.send_opt is not None and not target.startswith(MANUAL_PREFIX):
             await self.send_opt(target, OPT_OUT)
         return target
@@ -235,8 +254,8 @@ class LoadshedRuntime:
             return event_id
         self._opted_out.discard(event_id)
         self.schedule.upsert(plan)
-        self._fire(EVENT_OPTED_IN, {"event_id": event_id}, context)
-        await self._evaluate_and_wait()
+        self._fire(EVENT_OPTED_IN, {"event_id": event_id}, SOURCE_OPERATOR, context)
+        await self._evaluate_and_wait(context)
         if self.send_opt is not None and not event_id.startswith(MANUAL_PREFIX):
             await self.send_opt(event_id, OPT_IN)
         return event_id
@@ -244,14 +263,14 @@ class LoadshedRuntime:
     async def async_release_point(self, key: str, context: Context | None = None) -> PointState:
         """An operator turns one override off."""
         state = await self.controller.release_point(key)
-        self._point_fired(state, context)
+        self._point_fired(state, SOURCE_OPERATOR, context)
         self._notify()
         return state
 
     async def async_hold_point(self, key: str, context: Context | None = None) -> PointState:
         """An operator turns one override on."""
         state = await self.controller.hold_point(key)
-        self._point_fired(state, context)
+        self._point_fired(state, SOURCE_OPERATOR, context)
         self._notify()
         return state
 
@@ -265,8 +284,13 @@ class LoadshedRuntime:
             self._unsub_timer = None
 
     @callback
-    def _evaluate(self) -> asyncio.Task[ApplyReport] | None:
-        """Apply the level in force now and arm one timer for the next change."""
+    def _evaluate(
+        self, source: str, context: Context | None = None
+    ) -> asyncio.Task[ApplyReport] | None:
+        """Apply the level in force now and arm one timer for the next change.
+
+        ``source`` (and an operator's ``context``) go with the bus events of the pass.
+        """
         if self._stopped:
             return None
         now = dt_util.utcnow()
@@ -281,41 +305,58 @@ class LoadshedRuntime:
             self._unsub_timer = async_track_point_in_utc_time(self.hass, self._timer_fired, when)
         task = None
         if target != self._applied:
-            previous_level = self._applied[0]
+            previous = self._applied
             self._applied = target
-            task = self.entry.async_create_background_task(
-                self.hass, self._apply(level, target[1], previous_level), f"{DOMAIN} apply"
-            )
+            apply = self._apply(target, previous, source, context)
+            task = self.entry.async_create_background_task(self.hass, apply, f"{DOMAIN} apply")
         self._notify()
         return task
 
-    async def _evaluate_and_wait(self) -> ApplyReport:
-        task = self._evaluate()
+    async def _evaluate_and_wait(self, context: Context | None) -> ApplyReport:
+        """Evaluate for an operator's action and wait for the pass it starts."""
+        task = self._evaluate(SOURCE_OPERATOR, context)
         return await task if task is not None else ApplyReport()
 
     @callback
     def _timer_fired(self, _now: datetime) -> None:
         self._unsub_timer = None
-        self._evaluate()
+        self._evaluate(SOURCE_SCHEDULE)
 
-    async def _apply(self, level: int, event_id: str | None, previous: int) -> ApplyReport:
+    async def _apply(
+        self,
+        target: tuple[int, str | None],
+        previous: tuple[int, str | None],
+        source: str,
+        context: Context | None,
+    ) -> ApplyReport:
+        level, event_id = target
         was_shedding = self.controller.shedding
+        policy = self.controller.policy
+        # Verification measures from the first write: readings taken during it are no baseline.
+        if not was_shedding and policy.sheds(policy.acting_level(level, self.controller.acting)):
+            self.verification.start(dt_util.utcnow(), event_id)
         report = await self.controller.apply_level(level, event_id)
         self.level = level
-        data = {"event_id": event_id, "level": level, "previous_level": previous}
-        self._fire(EVENT_LEVEL_CHANGED, data)
+        data = {
+            "event_id": event_id,
+            "level": level,
+            "previous_level": previous[0],
+            "previous_event_id": previous[1],
+        }
+        self._fire(EVENT_LEVEL_CHANGED, data, source, context)
         if self.controller.shedding and not was_shedding:
-            self._fire(EVENT_SHED_STARTED, data)
+            self._fire(EVENT_SHED_STARTED, data, source, context)
         elif was_shedding and not self.controller.shedding:
-            self._fire(EVENT_SHED_ENDED, data)
-        self._after_pass(report, None)
+            self.verification.end(dt_util.utcnow())
+            self._fire(EVENT_SHED_ENDED, data, source, context)
+        self._after_pass(report, source, context)
         return report
 
-    def _after_pass(self, report: ApplyReport, context: Context | None) -> None:
+    def _after_pass(self, report: ApplyReport, source: str, context: Context | None) -> None:
         for key in report.released:
-            self._point_fired(self.controller.state(key), context)
+            self._point_fired(self.controller.state(key), source, context)
         for key in report.failed:
-            self._point_fired(self.controller.state(key), context)
+            self._point_fired(self.controller.state(key), source, context)
         if report.failed:
             LOGGER.warning(
                 "%d override point(s) did not verify: %s",
@@ -324,7 +365,7 @@ class LoadshedRuntime:
             )
         self._notify()
 
-    def _point_fired(self, state: PointState, context: Context | None) -> None:
+    def _point_fired(self, state: PointState, source: str, context: Context | None) -> None:
         data = {
             "point": state.point.key,
             "name": state.point.name,
@@ -332,14 +373,15 @@ class LoadshedRuntime:
             "status": str(state.status),
         }
         if state.failure is not None:
-            self._fire(EVENT_POINT_FAILED, {**data, "reason": str(state.failure)}, context)
+            self._fire(EVENT_POINT_FAILED, {**data, "reason": str(state.failure)}, source, context)
         elif not state.holds_override:
-            self._fire(EVENT_POINT_RELEASED, data, context)
+            self._fire(EVENT_POINT_RELEASED, data, source, context)
 
-    def _fire(self, event_type: str, data: dict[str, Any], context: Context | None = None) -> None:
-        self.hass.bus.async_fire(
-            event_type, {"config_entry_id": self.entry.entry_id, **data}, context=context
-        )
+    def _fire(
+        self, event_type: str, data: dict[str, Any], source: str, context: Context | None = None
+    ) -> None:
+        data = {"config_entry_id": self.entry.entry_id, **data, ATTR_SOURCE: source}
+        self.hass.bus.async_fire(event_type, data, context=context)
 
     @callback
     def _notify(self) -> None:

@@ -1,25 +1,31 @@
-"""Sensors: the ADR level, the event in force and the building meter."""
+"""Sensors: the ADR level, the event in force, the building meter and what each shed saved."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Final
 
 from homeassistant.components.sensor import (
+    RestoreSensor,
     SensorDeviceClass,
     SensorEntity,
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import UnitOfPower
+from homeassistant.const import UnitOfEnergy, UnitOfPower
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
+from homeassistant.util import dt as dt_util
 
 from .coordinator import LoadshedConfigEntry, MeterCoordinator
+from .engine.verification import ShedVerification
 from .entity import LoadshedPushEntity, meter_device_info, ven_device_info
 from .runtime import LoadshedRuntime
+from .verification_glue import async_feed_meter_readings, verification_signal
 
 # Push entities and a coordinator entity: nothing to throttle.
 PARALLEL_UPDATES = 0
@@ -89,6 +95,36 @@ SENSORS: tuple[LoadshedSensorDescription, ...] = (
     ),
 )
 
+
+@dataclass(frozen=True, kw_only=True)
+class VerificationSensorDescription(SensorEntityDescription):
+    """A sensor whose value is read from the current (or last) shed's verification."""
+
+    value_fn: Callable[[ShedVerification], float | None]
+
+
+VERIFICATION_SENSORS: tuple[VerificationSensorDescription, ...] = (
+    VerificationSensorDescription(
+        key="kw_saved",
+        translation_key="kw_saved",
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfPower.KILO_WATT,
+        suggested_display_precision=1,
+        value_fn=lambda result: result.kw_saved,
+    ),
+    VerificationSensorDescription(
+        key="energy_avoided",
+        translation_key="energy_avoided",
+        device_class=SensorDeviceClass.ENERGY,
+        # A total per shed: last_reset is the shed's start.
+        state_class=SensorStateClass.TOTAL,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+        value_fn=lambda result: result.energy_kwh,
+    ),
+)
+
 METER_POWER = SensorEntityDescription(
     key="meter_power",
     translation_key="meter_power",
@@ -110,6 +146,11 @@ async def async_setup_entry(
         LoadshedSensor(entry, description.key, ven, description) for description in SENSORS
     ]
     entities.append(MeterPowerSensor(entry))
+    entities.extend(
+        ShedVerificationSensor(entry, description.key, ven, description)
+        for description in VERIFICATION_SENSORS
+    )
+    async_feed_meter_readings(hass, entry)
     async_add_entities(entities)
 
 
@@ -140,3 +181,79 @@ class MeterPowerSensor(CoordinatorEntity[MeterCoordinator], SensorEntity):
     def native_value(self) -> float | None:
         """The last good reading (the entity is unavailable when the last read failed)."""
         return self.coordinator.latest_kw
+
+
+# The attributes of both verification sensors (kept across a restart).
+VERIFICATION_ATTRIBUTES: Final = ("baseline_kw", "event_id", "shed_started", "shed_ended")
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+class ShedVerificationSensor(LoadshedPushEntity, RestoreSensor):
+    """kW saved or energy avoided by the shed in progress, else by the last one.
+
+    Updated at every meter reading and every shed start or end. After a restart the last
+    finished shed's value is shown again until the next shed starts.
+    """
+
+    entity_description: VerificationSensorDescription
+    _restored_value: float | None = None
+    _restored_attributes: Mapping[str, Any] | None = None
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the meter readings too, and restore the last finished shed."""
+        await super().async_added_to_hass()
+        self.async_on_remove(
+            async_dispatcher_connect(
+                self.hass,
+                verification_signal(self.runtime.entry.entry_id),
+                self._handle_runtime_update,
+            )
+        )
+        state = await self.async_get_last_state()
+        data = await self.async_get_last_sensor_data()
+        # Only a finished shed is worth showing again: one in progress is over after a restart.
+        if state is not None and data is not None and state.attributes.get("shed_ended"):
+            value = data.native_value
+            self._restored_value = value if isinstance(value, float | int) else None
+            self._restored_attributes = {
+                key: state.attributes.get(key) for key in VERIFICATION_ATTRIBUTES
+            }
+
+    @property
+    def native_value(self) -> float | None:
+        """The value for the current (or last) shed; unknown before the first one."""
+        result = self.runtime.verification.current()
+        if result is None:
+            return self._restored_value
+        return _rounded(self.entity_description.value_fn(result))
+
+    @property
+    def last_reset(self) -> datetime | None:
+        """For the per-shed energy total: the shed's start."""
+        if self.entity_description.state_class is not SensorStateClass.TOTAL:
+            return None
+        result = self.runtime.verification.current()
+        if result is not None:
+            return result.started
+        started = (self._restored_attributes or {}).get("shed_started")
+        return dt_util.parse_datetime(started) if isinstance(started, str) else None
+
+    @property
+    def extra_state_attributes(self) -> Mapping[str, Any] | None:
+        """The baseline and the shed measured."""
+        result = self.runtime.verification.current()
+        if result is None:
+            return self._restored_attributes
+        return {
+            "baseline_kw": _rounded(result.baseline_kw),
+            "event_id": result.event_id,
+            "shed_started": _iso(result.started),
+            "shed_ended": _iso(result.ended),
+        }

@@ -22,7 +22,7 @@ from homeassistant.const import (
     STATE_UNKNOWN,
     EntityCategory,
 )
-from homeassistant.core import Event, EventStateChangedData, HomeAssistant
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
@@ -78,6 +78,7 @@ def event_types_fired(hass: HomeAssistant, entity: str) -> list[str]:
     """A live list of the event types the event entity fires from now on."""
     fired: list[str] = []
 
+    @callback  # in the event loop, in order (a plain function would run in the executor)
     def record(event: Event[EventStateChangedData]) -> None:
         new = event.data["new_state"]
         if new is not None and new.state not in (STATE_UNKNOWN, STATE_UNAVAILABLE):
@@ -99,7 +100,7 @@ async def test_entities_and_devices(
     for ent in entities:
         per_platform[ent.domain] = per_platform.get(ent.domain, 0) + 1
         assert ent.has_entity_name
-    assert per_platform == {"sensor": 6, "binary_sensor": 2, "switch": 6, "button": 3, "event": 1}
+    assert per_platform == {"sensor": 8, "binary_sensor": 2, "switch": 6, "button": 3, "event": 1}
 
     devices = dr.async_entries_for_config_entry(device_registry, entry.entry_id)
     identifiers = {ident for device in devices for ident in device.identifiers}
@@ -366,5 +367,5 @@ async def test_points_no_longer_configured_are_removed(
     assert entity_registry.async_get(old_point.entity_id) is None
     kept = setpoint_switch(hass, entry, IP_DEVICES[1])
     assert entity_registry.async_get(kept) is not None
-    assert len(er.async_entries_for_config_entry(entity_registry, entry.entry_id)) == 18
+    assert len(er.async_entries_for_config_entry(entity_registry, entry.entry_id)) == 20
     assert await hass.config_entries.async_unload(entry.entry_id)

@@ -13,12 +13,14 @@ import copy
 import logging
 import math
 import random
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from openleadr import enums, objects
+from openleadr.messaging import parse_message
 
 from ..engine.schedule import normalise_event_id
 from .client import ClientListener, OptType, RegistrationInfo, VenClient
@@ -64,6 +66,8 @@ EventCallback = Callable[[dict[str, Any]], Awaitable[OptType]]
 DEFAULT_RESOURCE_ID = "main_meter"
 # A registration that has not finished by then is abandoned and retried.
 START_TIMEOUT_SECONDS = 60.0
+# How many report values sent to the VTN are kept for diagnostics.
+RECENT_REPORTS = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +129,7 @@ class VenConnection(ClientListener):
         self.last_contact: datetime | None = None
         self.last_error: VtnError | None = None
         self.attempts = 0
+        self._recent_reports: deque[tuple[datetime, float]] = deque(maxlen=RECENT_REPORTS)
 
     # ---------------------------------------------------------------- state
 
@@ -142,6 +147,11 @@ class VenConnection(ClientListener):
         return RegistrationInfo(
             str(client.ven_id), str(client.registration_id), client.poll_frequency
         )
+
+    @property
+    def recent_reports(self) -> tuple[tuple[datetime, float], ...]:
+        """The last report values sent to the VTN, oldest first: (sample time, W)."""
+        return tuple(self._recent_reports)
 
     def _set_connected(self, value: bool, *, stopping: bool = False) -> None:
         if value == self._connected:
@@ -231,6 +241,24 @@ class VenConnection(ClientListener):
             return []
         return [(datetime.now(UTC), watts)]
 
+    def _record_report(self, message: str) -> None:
+        """Keep the values of an oadrUpdateReport about to be sent (read from the message)."""
+        if "oadrUpdateReport" not in message:
+            return
+        try:
+            message_type, payload = parse_message(message)
+            if message_type != "oadrUpdateReport":
+                return
+            values = [
+                (interval["dtstart"], float(interval["report_payload"]["value"]))
+                for report in payload.get("reports") or []
+                for interval in report.get("intervals") or []
+            ]
+        except Exception:  # diagnostics must never break reporting
+            _LOGGER.debug("Could not read the values of a report sent to the VTN", exc_info=True)
+            return
+        self._recent_reports.extend(values)
+
     # ---------------------------------------------------------- lifecycle
 
     def start(self) -> asyncio.Task[None]:
@@ -282,6 +310,7 @@ class VenConnection(ClientListener):
         client.add_handler("on_update_event", self._handle_event)
         if self._meter_power is not None:
             _add_power_report(client, self._sample, self._resource_id)
+            client.add_hook("before_send_xml", self._record_report)
         self._client = client
         try:
             async with asyncio.timeout(self._start_timeout):
