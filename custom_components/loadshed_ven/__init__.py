@@ -25,6 +25,7 @@ from .engine.shed import ShedController
 from .ledger_store import STORAGE_VERSION, OverrideLedger, storage_key
 from .modbus.meter import ModbusMeter
 from .openadr.ven import VenConnection
+from .opt_outs import OptOutStore
 from .repair_issues import RepairIssues, async_entry_removed
 from .runtime import LoadshedRuntime
 from .services import async_setup_services
@@ -83,13 +84,16 @@ async def async_setup_entry(hass: HomeAssistant, entry: LoadshedConfigEntry) -> 
     ledger = OverrideLedger(hass, entry, controller, writer)
     entry.async_on_unload(ledger.async_stop)
     await ledger.async_reconcile()
+    opt_outs = OptOutStore(hass, entry.entry_id)
     runtime = LoadshedRuntime(
         hass,
         entry,
         controller,
         random_offset=StableOffset(entry.entry_id),
         act_on_test_events=settings.act_on_test_events(data),
+        opted_out=await opt_outs.async_load(),
     )
+    runtime.save_opt_outs = opt_outs.async_save
     if data.get(CONF_METER_SOURCE) == METER_SOURCE_ENTITY:
         meter = MeterCoordinator(
             hass, entry, interval=settings.meter_interval(data), entity_id=data[CONF_METER_ENTITY]
@@ -197,6 +201,7 @@ async def async_remove_entry(hass: HomeAssistant, entry: LoadshedConfigEntry) ->
     """Delete the entry's files; name any override it could not release in a repair issue."""
     await tls.async_remove_entry_files(hass, entry.entry_id)
     leftover = await _async_remove_ledger(hass, entry.entry_id)
+    await OptOutStore(hass, entry.entry_id).async_remove()
     if leftover:
         LOGGER.error(
             "Entry %s was deleted while %d override(s) could not be verified as released: %s",

@@ -78,8 +78,9 @@ class LoadshedRuntime:
         *,
         random_offset: Callable[[str, timedelta], timedelta],
         act_on_test_events: bool = False,
+        opted_out: AbstractSet[str] = frozenset(),
     ) -> None:
-        """Wire the engine; nothing runs until events arrive."""
+        """Wire the engine; nothing runs until events arrive. ``opted_out``: remembered ids."""
         self.hass = hass
         self.entry = entry
         self.controller = controller
@@ -90,7 +91,7 @@ class LoadshedRuntime:
         self._ever_connected = False
         self._stopped = False
         self._random_offset = random_offset
-        self._opted_out: set[str] = set()
+        self._opted_out: set[str] = set(opted_out)
         self._applied: tuple[int, str | None] = (0, None)
         self._unsub_timer: CALLBACK_TYPE | None = None
         self._known: dict[str, EventPlan] = {}  # every event seen, for status display
@@ -98,6 +99,8 @@ class LoadshedRuntime:
         self.verification = ShedVerifier(settings.baseline_window(entry.data))
         # Tells the VTN this VEN's opt for an event; set when the VEN is wired up.
         self.send_opt: Callable[[str, OptType], Awaitable[None]] | None = None
+        # Keeps the opted-out ids across restarts; set by the integration's set-up.
+        self.save_opt_outs: Callable[[AbstractSet[str]], Awaitable[None]] | None = None
 
     # ---- state for entities -------------------------------------------------------------
 
@@ -237,6 +240,8 @@ class LoadshedRuntime:
         if target is None or target not in self._known:
             raise KeyError(target)
         self._opted_out.add(target)
+        if self.save_opt_outs is not None:
+            await self.save_opt_outs(self._opted_out)
         self.schedule.remove(target)
         self._fire(EVENT_OPTED_OUT, {"event_id": target}, SOURCE_OPERATOR, context)
         # Release first: an unreachable VTN must not keep the building shed.
@@ -253,6 +258,8 @@ class LoadshedRuntime:
         if event_id not in self._opted_out:
             return event_id
         self._opted_out.discard(event_id)
+        if self.save_opt_outs is not None:
+            await self.save_opt_outs(self._opted_out)
         self.schedule.upsert(plan)
         self._fire(EVENT_OPTED_IN, {"event_id": event_id}, SOURCE_OPERATOR, context)
         await self._evaluate_and_wait(context)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from homeassistant.components.switch.const import DOMAIN as SWITCH_DOMAIN
 from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_OFF, SERVICE_TURN_ON, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
+from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.loadshed_ven import opt_outs
+from custom_components.loadshed_ven.coordinator import LoadshedData
 from sim.building import SimBuilding
 
 from .conftest import IP_DEVICES, ROUTED_DEVICE, SETPOINT, VEN_NAME, slot, wait_for
@@ -59,3 +63,62 @@ async def test_the_switch_survives_a_reload(
     assert await hass.config_entries.async_reload(init_integration.entry_id)
     await hass.async_block_till_done()
     assert er.async_get(hass).async_get(switch).id == registry_id  # type: ignore[union-attr]
+
+
+async def test_an_opt_out_outlives_a_reload(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    building: SimBuilding,
+    init_integration: MockConfigEntry,
+) -> None:
+    """The VTN re-delivers the event after the reload: it is answered optOut, nothing is shed."""
+    event_id = building.vtn.add_event(level=1, duration=timedelta(minutes=30))
+    await wait_for(lambda: _setpoints(building) == [78.0] * 4, what="shed")
+    data: LoadshedData = init_integration.runtime_data
+    await data.runtime.async_opt_out(event_id)
+    assert _setpoints(building) == [None] * 4
+    assert list(
+        hass_storage[opt_outs.storage_key(init_integration.entry_id)]["data"]["events"]
+    ) == [event_id]
+
+    answered = len(_opts(building, event_id))
+    assert await hass.config_entries.async_reload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    data = init_integration.runtime_data
+    # The re-delivered event is answered (the answer comes after it is planned, or not).
+    await wait_for(lambda: len(_opts(building, event_id)) > answered, what="event answered again")
+    assert _opts(building, event_id)[answered:] == ["optOut"]
+    assert _setpoints(building) == [None] * 4
+    switch = entity_id(hass, init_integration, "switch", "participation")
+    assert state_of(hass, switch) == "off"
+
+    # Opting back in forgets it.
+    await data.runtime.async_opt_in(event_id)
+    assert _setpoints(building) == [78.0] * 4
+    assert hass_storage[opt_outs.storage_key(init_integration.entry_id)]["data"]["events"] == {}
+
+
+async def test_old_and_unreadable_opt_outs_are_dropped(
+    hass: HomeAssistant, hass_storage: dict[str, Any]
+) -> None:
+    """Ids older than a week, bad dates and bad shapes are ignored on load."""
+    store = opt_outs.OptOutStore(hass, "entry")
+    now = dt_util.utcnow()
+    hass_storage[opt_outs.storage_key("entry")] = {
+        "version": opt_outs.STORAGE_VERSION,
+        "data": {
+            "events": {
+                "fresh": now.isoformat(),
+                "old": (now - opt_outs.KEEP - timedelta(hours=1)).isoformat(),
+                "naive": now.replace(tzinfo=None).isoformat(),
+                "garbage": "not a date",
+                "number": 5,
+            }
+        },
+    }
+    assert await store.async_load() == {"fresh"}
+    hass_storage[opt_outs.storage_key("entry")] = {"version": 1, "data": ["not", "a", "dict"]}
+    store = opt_outs.OptOutStore(hass, "entry")
+    assert await store.async_load() == set()
+    await store.async_save({"new"})
+    assert list(hass_storage[opt_outs.storage_key("entry")]["data"]["events"]) == ["new"]
