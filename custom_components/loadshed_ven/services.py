@@ -1,4 +1,4 @@
-"""Actions: shed now, release everything, opt out of an event.
+"""Actions: shed now, release everything, opt out of an event, build the operator dashboard.
 
 The buttons run the same operator actions as these services, so both report failures the
 same way.
@@ -20,11 +20,14 @@ from homeassistant.core import (
 )
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import selector
 from homeassistant.util.json import JsonValueType
 
 from .const import DOMAIN
 from .coordinator import LoadshedConfigEntry
+from .dashboard import build_dashboard
 from .engine.shed import ApplyReport
 from .openadr.errors import VtnError
 from .runtime import LoadshedRuntime
@@ -37,6 +40,7 @@ ATTR_EVENT_ID: Final = "event_id"
 SERVICE_SHED: Final = "shed"
 SERVICE_RELEASE_ALL: Final = "release_all"
 SERVICE_OPT_OUT: Final = "opt_out"
+SERVICE_DASHBOARD: Final = "dashboard"
 
 # Events that can still be opted out of.
 OPEN_STATUSES: Final = frozenset({"scheduled", "active"})
@@ -55,10 +59,11 @@ SHED_SCHEMA: Final = vol.Schema(
 )
 RELEASE_ALL_SCHEMA: Final = vol.Schema(_ENTRY_FIELD)
 OPT_OUT_SCHEMA: Final = vol.Schema({**_ENTRY_FIELD, vol.Optional(ATTR_EVENT_ID): cv.string})
+DASHBOARD_SCHEMA: Final = vol.Schema(_ENTRY_FIELD)
 
 
-def get_runtime(call: ServiceCall) -> LoadshedRuntime:
-    """The runtime of the entry a call targets; refuses unknown or unloaded entries."""
+def get_entry(call: ServiceCall) -> LoadshedConfigEntry:
+    """The entry a call targets, loaded or not; refuses unknown entries."""
     entry_id: str = call.data[ATTR_CONFIG_ENTRY_ID]
     entry: LoadshedConfigEntry | None = call.hass.config_entries.async_get_entry(entry_id)
     if entry is None or entry.domain != DOMAIN:
@@ -67,6 +72,12 @@ def get_runtime(call: ServiceCall) -> LoadshedRuntime:
             translation_key="invalid_config_entry",
             translation_placeholders={"config_entry": entry_id},
         )
+    return entry
+
+
+def get_runtime(call: ServiceCall) -> LoadshedRuntime:
+    """The runtime of the entry a call targets; refuses unknown or unloaded entries."""
+    entry = get_entry(call)
     if entry.state is not ConfigEntryState.LOADED:
         raise ServiceValidationError(
             translation_domain=DOMAIN,
@@ -180,4 +191,19 @@ def async_setup_services(hass: HomeAssistant) -> None:
         schema=RELEASE_ALL_SCHEMA,
         supports_response=SupportsResponse.OPTIONAL,
     )
+
+    async def dashboard(call: ServiceCall) -> ServiceResponse:
+        # Read from the registries only: works for an entry that is not loaded too.
+        entry = get_entry(call)
+        return build_dashboard(
+            entry.entry_id, entry.title, er.async_get(call.hass), dr.async_get(call.hass)
+        )
+
     hass.services.async_register(DOMAIN, SERVICE_OPT_OUT, opt_out, schema=OPT_OUT_SCHEMA)
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_DASHBOARD,
+        dashboard,
+        schema=DASHBOARD_SCHEMA,
+        supports_response=SupportsResponse.ONLY,
+    )
