@@ -156,7 +156,7 @@ class LoadshedRuntime:
         result = parse_event(raw, random_offset=self._random_offset)
         if result.plan is None:
             LOGGER.warning(
-                "Ignoring event %s from the VTN: %s", result.event_id or "(no id)", result.error
+                "Ignoring event %r from the VTN: %s", result.event_id or "(no id)", result.error
             )
             return OPT_OUT
         plan = result.plan
@@ -173,7 +173,7 @@ class LoadshedRuntime:
         )
         self._fire(kind, plan_data(plan), SOURCE_VTN)
         if plan.test_event and not self.schedule.act_on_test:
-            LOGGER.info("Test event %s received; logged, not acted on", plan.event_id)
+            LOGGER.info("Test event %r received; logged, not acted on", plan.event_id)
         self._evaluate(SOURCE_VTN)
         return OPT_OUT if plan.event_id in self._opted_out else OPT_IN
 
@@ -183,7 +183,7 @@ class LoadshedRuntime:
         present = {i for raw in ids if (i := normalise_event_id(raw)) is not None}
         present |= {p.event_id for p in self.schedule.plans if p.event_id.startswith(MANUAL_PREFIX)}
         for event_id in self.schedule.retain_only(present):
-            LOGGER.info("Event %s is no longer offered by the VTN: implied cancel", event_id)
+            LOGGER.info("Event %r is no longer offered by the VTN: implied cancel", event_id)
             self._fire(EVENT_CANCELLED, {"event_id": event_id, "implied": True}, SOURCE_VTN)
         self._evaluate(SOURCE_VTN)
 

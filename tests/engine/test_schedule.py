@@ -757,3 +757,65 @@ def test_event_as_openleadr_delivers_it() -> None:
         Segment(T0 + 5 * MIN, T0 + 25 * MIN, 1),
         Segment(T0 + 25 * MIN, T0 + 65 * MIN, 3),
     )
+
+
+# --- hostile input found by fuzzing (tests/engine/test_fuzz_events.py) --------------------
+
+HUGE = 10**5000  # more digits than Python turns into text (int_max_str_digits is 4300)
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("event_descriptor.event_status", "event_status <int> is not text"),
+        ("active_period.dtstart", "<int> is not a date and time"),
+        ("active_period.duration", "duration <int> that is not a time span"),
+        ("event_signals.0.intervals.0.signal_payload", "SIMPLE level <int> is outside 0-3"),
+    ],
+)
+def test_integers_too_long_to_print_are_rejected_not_raised(path: str, message: str) -> None:
+    assert message in error_of(mutate(path, HUGE))
+    assert message in error_of(mutate(path, -HUGE))
+
+
+@pytest.mark.parametrize("field", ["modification_number", "priority"])
+@pytest.mark.parametrize("value", [2**32, HUGE], ids=["2**32", "10**5000"])
+def test_numbers_beyond_unsigned_int_are_rejected(field: str, value: int) -> None:
+    # xs:unsignedInt in OpenADR; larger ones would also break JSON past 64 bits.
+    assert "from 0 to 4294967295" in error_of(mutate(f"event_descriptor.{field}", value))
+
+
+def test_largest_unsigned_int_is_accepted() -> None:
+    raw = mutate("event_descriptor.priority", 2**32 - 1)
+    plan = plan_of(mutate("event_descriptor.modification_number", 2**32 - 1, raw))
+    assert (plan.modification_number, plan.priority) == (2**32 - 1, 2**32 - 1)
+    # The lowest real priority still outranks "no priority" (0).
+    schedule = Schedule()
+    schedule.upsert(plan)
+    schedule.upsert(plan_of(make_event(event_id="none", priority=0)))
+    assert schedule.active_event_at(T0) is plan
+
+
+def test_event_id_too_long_to_print_is_unusable() -> None:
+    assert normalise_event_id(HUGE) is None
+    result = parse_event(mutate("event_descriptor.event_id", HUGE), random_offset=0.0)
+    assert (result.event_id, result.plan) == (None, None)
+    assert result.error == "the event has no usable event_id"
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "shown"),
+    [
+        # A control character or a line break in a VTN's text must not forge log lines.
+        ("active_period.dtstart", "18:00\nERROR forged", r"'18:00\nERROR forged'"),
+        ("active_period.dtstart", "\x1f", r"'\x1f'"),
+        ("event_signals.0.intervals.0.signal_payload", "x" * 5000, "'xxxxxxxx"),
+        ("event_signals.0.intervals.0.signal_payload", 1e308, "1e+308"),
+        ("event_signals.0.intervals.0.signal_payload", [[[[0]]]] * 100, "[[[[0]]], [[[0]]], "),
+    ],
+)
+def test_rejection_reasons_quote_input_on_one_short_line(path: str, value: Any, shown: str) -> None:
+    message = error_of(mutate(path, value))
+    assert shown in message
+    assert message.isprintable()
+    assert len(message) <= 150

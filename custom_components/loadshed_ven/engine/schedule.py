@@ -30,6 +30,8 @@ never raises, whatever the input. The rules:
   test, following OpenADR rule 006.
 * openleadr turns numeric ids into ``int`` (``"007"`` arrives as ``7``); ids are
   compared as text through :func:`normalise_event_id`.
+* Rejection reasons quote the offending input through :func:`_show`: one printable line
+  of bounded length, because they are logged on every poll and shown to people.
 """
 
 from __future__ import annotations
@@ -47,7 +49,11 @@ CANCELLED = "cancelled"
 OffsetSource = Callable[[str, timedelta], timedelta]
 """``(event_id, startafter window) -> offset``; results are clamped to the window."""
 
-_NO_PRIORITY_RANK = 1 << 32  # OpenADR priority 0 means "no priority": the lowest.
+_SHOW_MAX_CHARS = 60
+# modificationNumber and priority are xs:unsignedInt in OpenADR 2.0b. Larger numbers would also
+# outrank "no priority" below, and break JSON (bus events, diagnostics) past 64 bits.
+_UINT32_MAX = 2**32 - 1
+_NO_PRIORITY_RANK = _UINT32_MAX + 1  # OpenADR priority 0 means "no priority": the lowest.
 _FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
 
 
@@ -144,7 +150,10 @@ def normalise_event_id(value: object) -> str | None:
     if isinstance(value, str):
         return value.strip() or None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
+        try:
+            return str(value)
+        except ValueError:  # an int with more digits than Python converts to text
+            return None
     return None
 
 
@@ -172,11 +181,11 @@ def _build_plan(
     random_offset: OffsetSource | float,
 ) -> EventPlan:
     mod = descriptor.get("modification_number")
-    if not _is_int(mod) or mod < 0:
-        raise _RejectError("modification_number must be a whole number of 0 or more")
+    if not _is_int(mod) or not 0 <= mod <= _UINT32_MAX:
+        raise _RejectError(f"modification_number must be a whole number from 0 to {_UINT32_MAX}")
     status = descriptor.get("event_status", "none")
     if not isinstance(status, str):
-        raise _RejectError(f"event_status {status!r} is not text")
+        raise _RejectError(f"event_status {_show(status)} is not text")
     status = status.strip().lower()
     test_event = _test_flag(descriptor.get("test_event", False))
     try:
@@ -268,14 +277,12 @@ def _simple_intervals(signals: object) -> Sequence[object]:
 
 def _level(payload: object, n: int) -> int:
     if isinstance(payload, bool) or not isinstance(payload, int | float):
-        raise _RejectError(f"interval {n}: the SIMPLE level {payload!r} is not a number")
-    if isinstance(payload, float):
-        if not (math.isfinite(payload) and payload.is_integer()):
-            raise _RejectError(f"interval {n}: the SIMPLE level {payload!r} is not a whole number")
-        payload = int(payload)
+        raise _RejectError(f"interval {n}: the SIMPLE level {_show(payload)} is not a number")
+    if isinstance(payload, float) and not (math.isfinite(payload) and payload.is_integer()):
+        raise _RejectError(f"interval {n}: the SIMPLE level {_show(payload)} is not a whole number")
     if not 0 <= payload <= MAX_LEVEL:
-        raise _RejectError(f"interval {n}: SIMPLE level {payload} is outside 0-{MAX_LEVEL}")
-    return payload
+        raise _RejectError(f"interval {n}: SIMPLE level {_show(payload)} is outside 0-{MAX_LEVEL}")
+    return int(payload)
 
 
 def _aware_datetime(value: object, what: str) -> datetime:
@@ -283,10 +290,10 @@ def _aware_datetime(value: object, what: str) -> datetime:
         raise _RejectError(f"{what} is missing")
     if isinstance(value, str):
         raise _RejectError(
-            f"{what} '{value}' has no time zone (the VTN must send UTC times ending in 'Z')"
+            f"{what} {_show(value)} has no time zone (the VTN must send UTC times ending in 'Z')"
         )
     if not isinstance(value, datetime):
-        raise _RejectError(f"{what} {value!r} is not a date and time")
+        raise _RejectError(f"{what} {_show(value)} is not a date and time")
     if value.utcoffset() is None:
         raise _RejectError(f"{what} {value.isoformat()} has no time zone")
     return value.astimezone(UTC)
@@ -296,7 +303,7 @@ def _duration(value: object, what: str) -> timedelta:
     if value is None:
         raise _RejectError(f"{what} has no duration")
     if not isinstance(value, timedelta):
-        raise _RejectError(f"{what} has a duration {value!r} that is not a time span")
+        raise _RejectError(f"{what} has a duration {_show(value)} that is not a time span")
     if value < timedelta(0):
         raise _RejectError(f"{what} has a negative duration ({value})")
     return value
@@ -329,8 +336,10 @@ def _draw(source: OffsetSource | float, event_id: str, window: timedelta) -> tim
 def _priority(value: object) -> int:
     if value is None:
         return 0
-    if not _is_int(value) or value < 0:
-        raise _RejectError(f"priority {value!r} must be a whole number of 0 or more")
+    if not _is_int(value) or not 0 <= value <= _UINT32_MAX:
+        raise _RejectError(
+            f"priority {_show(value)} must be a whole number from 0 to {_UINT32_MAX}"
+        )
     return value
 
 
@@ -338,6 +347,17 @@ def _test_flag(value: object) -> bool:
     if isinstance(value, str):
         return value.strip().lower() != "false"
     return value is not False and value is not None
+
+
+def _show(value: object) -> str:
+    """Quote untrusted input for a message: printable, one line, bounded; never raises."""
+    try:
+        text = repr(value)  # escapes control characters, so no forged log lines
+    except (ValueError, RecursionError):  # a huge int, or absurdly deep nesting
+        text = f"<{type(value).__name__}>"
+    if len(text) > _SHOW_MAX_CHARS:
+        text = f"{text[: _SHOW_MAX_CHARS - 3]}..."
+    return text
 
 
 def _is_int(value: object) -> TypeIs[int]:

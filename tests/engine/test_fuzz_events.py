@@ -1,0 +1,577 @@
+"""Property-based fuzzing of event handling in the engine (schedule + shed controller).
+
+Generated payloads are openleadr-shaped event dicts (every field sometimes missing, of the
+wrong type or out of range; extra signals; open-ended, overlapping and shifted intervals) and
+arbitrary JSON-like junk. They go through ``parse_event`` -> ``Schedule`` -> ``ShedController``
+as the runtime drives them, against a recording :class:`OverrideWriter` (the engine's own port).
+
+Example budget (fixed seed, no example database, so every CI run checks the same cases):
+``test_fuzzed_events_drive_only_configured_writes`` 700 examples of 1-4 payloads each, and
+``test_parse_never_raises_on_junk`` 400 single payloads: 1,100 examples, about 2,150 payloads.
+
+The strategies are reused by tests/integration/test_fuzz_ven.py against a real Home Assistant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, Phase, event, given, settings
+from hypothesis import strategies as st
+
+from custom_components.loadshed_ven.engine.overrides import FailureKind, Outcome
+from custom_components.loadshed_ven.engine.points import OverridePoint, PointValue
+from custom_components.loadshed_ven.engine.schedule import (
+    MAX_LEVEL,
+    EventPlan,
+    ParseResult,
+    Schedule,
+    StableOffset,
+    normalise_event_id,
+    parse_event,
+)
+from custom_components.loadshed_ven.engine.shed import ShedController, ShedPolicy
+
+T0 = datetime(2026, 7, 1, 18, 0, tzinfo=UTC)
+MISSING = object()  # a field left out of the dict
+ERROR_MAX_CHARS = 300  # rejection reasons are shown to people and logged per poll
+UINT32_MAX = 2**32 - 1
+
+# ---------------------------------------------------------------------------------------------
+# Strategies
+# ---------------------------------------------------------------------------------------------
+
+# Keys of openleadr's event dict, so that junk dictionaries look a little like events.
+VOCABULARY = ["event_descriptor", "event_id", "active_period", "dtstart", "duration", "SIMPLE"]
+VOCABULARY += ["event_signals", "signal_name", "intervals", "signal_payload", "tolerance"]
+ZONES = [
+    UTC,
+    timezone(timedelta(hours=-4)),
+    timezone(timedelta(hours=14)),
+    timezone(timedelta(hours=23, minutes=59)),
+    timezone(-timedelta(hours=23, minutes=59)),
+]
+# Odd leaves, picked from lists: hypothesis' own datetime, timedelta and text strategies cost
+# about a millisecond a draw, and the budget is a thousand examples in a few seconds.
+# (Integers beyond 4300 digits break hypothesis' own reporting; test_schedule.py covers them.)
+ODD_NUMBERS = [math.nan, math.inf, -math.inf, -0.0, 1e308, 5e-324, 2**63, 10**400, -(10**400)]
+ODD_TEXTS = ["", " ", "\x1f", "line\nbreak", "x" * 500, "2026-07-01T18:00:00", "PT1H", "∞"]
+ODD_TIMES = [
+    datetime(2026, 7, 1, 18, 0),  # noqa: DTZ001 - deliberately naive
+    datetime.min.replace(tzinfo=UTC),
+    datetime.max.replace(tzinfo=UTC),
+    datetime.min.replace(tzinfo=ZONES[2]),  # both overflow when converted to UTC
+    datetime.max.replace(tzinfo=ZONES[1]),
+]
+ODD_SPANS = [timedelta(0), -timedelta(microseconds=1), timedelta.max, timedelta.min]
+ODD_VALUES = [*ODD_NUMBERS, *ODD_TEXTS, *ODD_TIMES, *ODD_SPANS, b"\x00", object(), *VOCABULARY]
+seconds = st.integers(-4 * 3600, 4 * 3600)
+junk_leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.sampled_from(ODD_VALUES),
+    st.text(max_size=8),
+    st.builds(
+        lambda s, z: (T0 + timedelta(seconds=s)).astimezone(z), seconds, st.sampled_from(ZONES)
+    ),
+    st.builds(lambda s: timedelta(seconds=s), seconds),
+)
+junk: st.SearchStrategy[object] = st.recursive(
+    junk_leaves,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.tuples(inner, inner),
+        st.dictionaries(st.sampled_from(VOCABULARY), inner, max_size=3),
+    ),
+    max_leaves=5,
+)
+
+
+def _offsets() -> st.SearchStrategy[timedelta]:
+    near = st.sampled_from([0, 0, -1, -60, -60, -600, 1, 2, 3600, -3600])
+    return st.one_of(
+        near.map(lambda s: timedelta(seconds=s)),
+        near.map(lambda s: timedelta(seconds=s)),
+        near.map(lambda s: timedelta(seconds=s)),
+        st.builds(lambda s: timedelta(seconds=s), seconds),
+        st.builds(lambda us: timedelta(microseconds=us), st.integers(-(10**6), 10**6)),
+    )
+
+
+def _weighted(common: list[object], rare: list[object]) -> st.SearchStrategy[Any]:
+    """The rare values together about one draw in ten (one draw; shrinks to ``common[0]``)."""
+    repeat = -(-9 * len(rare) // len(common))
+    return st.sampled_from(common * repeat + rare)
+
+
+OFFSETS = _offsets()
+ZONE = st.sampled_from(ZONES)
+_DURATION_SECONDS = st.sampled_from([0, 1, 2, 1800, 3600, 3600, 7200, 7200])
+VALID_DURATIONS = st.one_of(
+    _DURATION_SECONDS.map(lambda s: timedelta(seconds=s)),
+    _DURATION_SECONDS.map(lambda s: timedelta(seconds=s)),
+    st.builds(lambda s: timedelta(seconds=abs(s)), seconds),
+    st.builds(lambda m: timedelta(microseconds=1) if m else timedelta.max, st.integers(0, 19)),
+)
+INVALID_DURATIONS = st.one_of(
+    st.sampled_from([-timedelta(minutes=1), timedelta.min, "PT1H", "P", 3600, 3600.0, None]),
+    junk_leaves,
+)
+VALID_LEVELS = _weighted([1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 0.0, 1, 2, 3], [0, -0.0])
+INVALID_LEVELS = st.one_of(
+    st.sampled_from(
+        [-1.0, 4.0, 5, 3.5, 0.5, 2.9999999999, 3.0000000001, True, False, "1", "2.0", "high"]
+    ),
+    junk_leaves,
+)
+VALID_TOLERANCES = st.one_of(
+    st.sampled_from([0, 0, 1, 300, 600]).map(
+        lambda s: {"tolerate": {"startafter": timedelta(seconds=s)}}
+    ),
+    st.builds(lambda w: {"tolerate": {"startafter": w}}, VALID_DURATIONS),
+    st.builds(lambda w: {"startafter": w}, VALID_DURATIONS),  # openleadr's own object form
+    st.sampled_from([None, {}, {"tolerate": None}, {"tolerate": {}}]),
+)
+INVALID_TOLERANCES = st.one_of(
+    st.builds(lambda w: {"tolerate": {"startafter": w}}, INVALID_DURATIONS),
+    st.sampled_from([{"tolerate": "PT5M"}, ["PT5M"]]),
+    junk_leaves,
+)
+VALID_STATUSES = _weighted(
+    ["far", "near", "active", "none"], ["completed", "cancelled", " CANCELLED "]
+)
+TEST_FLAGS = _weighted([False, False, "false", "False"], [True, "true", None, "yes"])
+INVALID_FIELD = st.one_of(junk_leaves, junk_leaves, junk, st.just(MISSING))
+CORRUPTIBLE = {
+    # field -> what a wrong value for it looks like (anything else gets INVALID_FIELD)
+    "signal_payload": INVALID_LEVELS,
+    "duration": INVALID_DURATIONS,
+    "tolerance": INVALID_TOLERANCES,
+    "event_id": st.sampled_from(["", " ", math.nan, True, None, [], 7.5]),
+    "modification_number": st.sampled_from([-1, 1.0, "1", True, None, 2**32, 2**64]),
+    "priority": st.sampled_from([-1, 1.5, "high", True, 2**32, 2**64]),
+    "event_status": st.sampled_from([5, None, b"far"]),
+}
+
+
+def _times(base: Callable[[], datetime]) -> st.SearchStrategy[object]:
+    """A time that is not what openleadr should deliver (it leaves one without a Z as text)."""
+    naive = st.builds(lambda offset: (base() + offset).replace(tzinfo=None), OFFSETS)
+    as_text = st.builds(
+        lambda offset, suffix: (base() + offset).replace(tzinfo=None).isoformat() + suffix,
+        OFFSETS,
+        st.sampled_from(["", "+00:00", " Z", "z"]),
+    )
+    return st.one_of(naive, as_text, junk_leaves)
+
+
+def _spoiler(noise: int, bad_time: st.SearchStrategy[object]) -> Callable[..., dict[str, Any]]:
+    """Corrupt each field of a record with probability ``noise``/1000 (and add stray keys)."""
+    roll = st.integers(0, 999)
+    extra_key = st.sampled_from(["0", "x-extra", "dtstart", "SIMPLE"])
+    wrong = {key: st.one_of(bad, INVALID_FIELD) for key, bad in CORRUPTIBLE.items()}
+    wrong["dtstart"] = st.one_of(bad_time, INVALID_FIELD)
+
+    def spoil(draw: st.DrawFn, record: dict[str, Any]) -> dict[str, Any]:
+        if not noise:
+            return record
+        keys = list(record)
+        slots = len(keys) + 1  # the last slot stands for a stray extra key
+        if noise * slots <= 1000:
+            # One draw decides which slot, if any, goes wrong: a few draws per event keep a
+            # thousand examples within seconds. It shrinks to 999: nothing wrong.
+            hit = 999 - draw(roll)
+            chosen = [hit // noise] if hit < noise * slots else []
+        else:
+            chosen = [i for i in range(slots) if draw(roll) >= 1000 - noise]
+        for index in chosen:
+            if index == len(keys):
+                record[draw(extra_key)] = draw(junk_leaves)
+                continue
+            value = draw(wrong.get(keys[index], INVALID_FIELD))
+            if value is MISSING:
+                del record[keys[index]]
+            else:
+                record[keys[index]] = value
+        return record
+
+    return spoil
+
+
+def openleadr_events(base: Callable[[], datetime], noise: int) -> st.SearchStrategy[dict[str, Any]]:
+    """Event dicts shaped like openleadr's ``on_event`` argument.
+
+    Each field is wrong (junk, missing, out of range) with probability ``noise``/1000; with
+    noise 0 every field is well-formed, though the event may still be unusable (overlapping
+    intervals, nothing inside the active period, two SIMPLE signals).
+    """
+    spoil = _spoiler(noise, _times(base))
+    roll = st.integers(0, 999)
+    gap = st.sampled_from([0, 0, 0, 1, 60, -1])
+    simple_names = st.sampled_from(["SIMPLE", "simple", " Simple "])
+    other_names = st.sampled_from(["ELECTRICITY_PRICE", "x-custom"])
+    signal_types = st.sampled_from(["level", "price", "x-loadControlLevel"])
+    event_ids = st.sampled_from(["ev1", "ev2", "ev3", " ev1 ", "007", 7, 8.0])
+
+    def aware(draw: st.DrawFn, offset: timedelta) -> datetime:
+        return (base() + offset).astimezone(draw(ZONE))
+
+    def intervals(draw: st.DrawFn, start: timedelta) -> list[Any]:
+        # VTNs may or may not send each interval's start; most follow the active period's.
+        timed = draw(st.integers(0, 3)) == 0
+        cursor = start if draw(st.integers(0, 3)) else draw(OFFSETS)
+        out = []
+        for uid in range(draw(st.integers(1, 3))):
+            length = draw(VALID_DURATIONS)
+            interval = {"duration": length, "signal_payload": draw(VALID_LEVELS), "uid": uid}
+            if timed:
+                cursor += timedelta(seconds=draw(gap))
+                interval["dtstart"] = aware(draw, cursor)
+                cursor += min(length, timedelta(days=1))
+            out.append(spoil(draw, interval))
+        return out
+
+    def signal(draw: st.DrawFn, simple: bool, start: timedelta) -> dict[str, Any]:
+        record = {
+            "signal_name": draw(simple_names if simple else other_names),
+            "signal_type": draw(signal_types),
+            "signal_id": "s1",
+            "current_value": 0.0,
+            "intervals": intervals(draw, start),
+        }
+        return spoil(draw, record)
+
+    @st.composite
+    def event(draw: st.DrawFn) -> dict[str, Any]:
+        start = draw(OFFSETS)
+        simple_count = 1 if draw(roll) < 1000 - noise else draw(st.sampled_from([0, 2]))
+        signals = [signal(draw, True, start) for _ in range(simple_count)]
+        signals += [signal(draw, False, start) for _ in range(draw(st.integers(0, 3)) // 3)]
+        descriptor = {
+            "event_id": draw(event_ids),
+            "modification_number": draw(st.integers(0, 4)),
+            "event_status": draw(VALID_STATUSES),
+            "priority": draw(st.integers(0, 4)),
+            "test_event": draw(TEST_FLAGS),
+            "market_context": "http://mc",
+        }
+        period = {"dtstart": aware(draw, start), "duration": draw(VALID_DURATIONS)}
+        if draw(st.integers(0, 3)) == 0:
+            period["tolerance"] = draw(VALID_TOLERANCES)
+        return spoil(
+            draw,
+            {
+                "event_descriptor": spoil(draw, descriptor),
+                "active_period": spoil(draw, period),
+                "event_signals": list(draw(st.permutations(signals))),
+                "targets": [{"ven_id": "ven1"}],
+                "targets_by_type": {"ven_id": ["ven1"]},
+                "response_required": "always",
+            },
+        )
+
+    return event()
+
+
+def event_payloads(base: Callable[[], datetime]) -> st.SearchStrategy[object]:
+    """Well-formed events, events with a few or many broken fields, and arbitrary junk."""
+    return st.one_of(
+        openleadr_events(base, 0),
+        openleadr_events(base, 20),
+        openleadr_events(base, 80),
+        openleadr_events(base, 400),
+        junk,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Oracles
+# ---------------------------------------------------------------------------------------------
+
+
+def valid_level(payload: object) -> int | None:
+    """The SIMPLE level a payload stands for, or None when it is not a whole number 0-3."""
+    if isinstance(payload, bool) or not isinstance(payload, int | float):
+        return None
+    if isinstance(payload, float) and not (math.isfinite(payload) and payload.is_integer()):
+        return None
+    return int(payload) if 0 <= payload <= MAX_LEVEL else None
+
+
+def simple_payloads(raw: object) -> list[object]:
+    """Every ``signal_payload`` of every SIMPLE-named signal in ``raw`` (best effort)."""
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("event_signals"), list | tuple):
+        return []
+    found = []
+    for signal in raw["event_signals"]:
+        name = signal.get("signal_name") if isinstance(signal, Mapping) else None
+        if not isinstance(name, str) or name.strip().upper() != "SIMPLE":
+            continue
+        intervals = signal.get("intervals")
+        if isinstance(intervals, list | tuple):
+            found += [i.get("signal_payload", MISSING) for i in intervals if isinstance(i, Mapping)]
+    return found
+
+
+def check_parse_result(raw: object, result: ParseResult) -> None:
+    """A plan or a readable reason, never both; a plan's levels come from valid payloads."""
+    assert (result.plan is None) != (result.error is None), result
+    if result.error is not None:
+        assert isinstance(result.error, str)
+        assert result.error
+        assert len(result.error) <= ERROR_MAX_CHARS, result.error
+        assert result.error.isprintable(), result.error
+        return
+    plan = result.plan
+    assert plan is not None
+    descriptor = raw["event_descriptor"]  # type: ignore[index]
+    assert plan.event_id == result.event_id == normalise_event_id(descriptor["event_id"])
+    check_plan(plan)
+    if not plan.cancelled:
+        payloads = simple_payloads(raw)
+        levels = [valid_level(p) for p in payloads]
+        assert None not in levels, f"accepted an invalid SIMPLE payload among {payloads!r}"
+        assert {seg.level for seg in plan.segments} <= set(levels)
+
+
+def check_plan(plan: EventPlan) -> None:
+    """Structural invariants of a plan: aware UTC, ordered, non-overlapping, levels 0-3."""
+    # Whole numbers within OpenADR's xs:unsignedInt, so they always fit JSON.
+    assert type(plan.modification_number) is int
+    assert 0 <= plan.modification_number <= UINT32_MAX
+    assert type(plan.priority) is int
+    assert 0 <= plan.priority <= UINT32_MAX
+    assert plan.offset >= timedelta(0)
+    if plan.cancelled:
+        assert plan.level_at(T0) == 0
+        assert plan.boundaries() == []
+    previous_end: datetime | None = None
+    for seg in plan.segments:
+        assert type(seg.level) is int
+        assert 0 <= seg.level <= MAX_LEVEL
+        assert seg.start.utcoffset() == timedelta(0)
+        if seg.end is not None:
+            assert seg.start < seg.end
+        if previous_end is not None:
+            assert previous_end <= seg.start
+        previous_end = seg.end
+    if plan.segments and not plan.cancelled:
+        assert plan.start is not None
+        assert plan.start <= plan.segments[0].start
+        assert plan.end == plan.segments[-1].end
+
+
+@pytest.fixture(autouse=True)
+def enable_event_loop_debug(event_loop: asyncio.AbstractEventLoop) -> None:
+    """Run without asyncio debug mode (the test harness turns it on for every test).
+
+    Debug mode records a stack for every task and callback; over a thousand examples of
+    small shed passes that is most of the run time, and it checks nothing these tests assert.
+    """
+    event_loop.set_debug(False)
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine driven as the runtime drives it
+# ---------------------------------------------------------------------------------------------
+
+POINTS = [
+    OverridePoint(address="127.0.0.2", object_type="AV", instance=302, values=(78, 80, 82)),
+    OverridePoint(
+        address="127.0.0.3",
+        object_type="analog-value",
+        instance=302,
+        priority=16,
+        values=(-3, 0, 1e6),
+    ),
+    OverridePoint(
+        address="12345:2",
+        object_type="binary-value",
+        instance=1,
+        priority=12,
+        values=("active", "inactive", "active"),
+    ),
+    OverridePoint(address="127.0.0.4", object_type="MSV", instance=1, values=(2, 2, 4)),
+]
+CONFIGURED = {p.key: p for p in POINTS}
+
+
+class RecordingWriter:
+    """The engine's port as a slot table that records every operation and can misbehave."""
+
+    def __init__(self, misbehaving: Mapping[str, str]) -> None:
+        self.misbehaving = dict(misbehaving)  # key -> "fail" | "raise"
+        self.slots: dict[str, PointValue | None] = {}
+        self.ops: list[tuple[str, OverridePoint, PointValue | None]] = []
+
+    async def _op(self, op: str, point: OverridePoint, value: PointValue | None) -> Outcome:
+        self.ops.append((op, point, value))
+        mode = self.misbehaving.get(point.key)
+        if mode == "raise":
+            raise RuntimeError("the controller went away")
+        if mode == "fail":
+            return Outcome(ok=False, failure=FailureKind.OFFLINE, detail="no answer")
+        if op != "read":
+            self.slots[point.key] = value
+        return Outcome(ok=True, slot_value=self.slots.get(point.key))
+
+    async def write(self, point: OverridePoint, value: PointValue) -> Outcome:
+        return await self._op("write", point, value)
+
+    async def release(self, point: OverridePoint) -> Outcome:
+        return await self._op("release", point, None)
+
+    async def read(self, point: OverridePoint) -> Outcome:
+        return await self._op("read", point, None)
+
+
+def check_ops(ops: Iterable[tuple[str, OverridePoint, PointValue | None]]) -> None:
+    """Every operation is on a configured point, with one of that point's configured values."""
+    for op, point, value in ops:
+        assert CONFIGURED.get(point.key) == point, point
+        if op == "write":
+            assert value in point.values, (point.key, value)
+        else:
+            assert value is None
+
+
+def _constant_offset(drawn: timedelta) -> Callable[[str, timedelta], timedelta]:
+    return lambda _event_id, _window: drawn
+
+
+offset_sources = st.one_of(
+    st.sampled_from([0.0, 0.5, 1.0, -1.0, 2.0, math.nan, math.inf]),
+    st.builds(StableOffset, st.sampled_from(["", "entry-1", "entry-2"])),
+    st.builds(
+        _constant_offset,
+        st.sampled_from(
+            [timedelta(0), -timedelta(seconds=1), timedelta(seconds=90), timedelta.max]
+        ),
+    ),
+)
+policies = st.sampled_from([(1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2)]).map(
+    lambda p: ShedPolicy(shed_level=p[0], normal_level=p[1])
+)
+misbehaviour = st.dictionaries(
+    st.sampled_from(list(CONFIGURED)), st.sampled_from(["fail", "raise"]), max_size=2
+)
+FUZZ = settings(
+    deadline=None,
+    phases=[Phase.explicit, Phase.generate, Phase.shrink],
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+async def _apply(
+    controller: ShedController, writer: RecordingWriter, schedule: Schedule, at: datetime
+) -> None:
+    """One evaluation of the runtime: prune, resolve the level and make the points follow."""
+    schedule.prune(at)
+    plan = schedule.active_event_at(at)
+    level = schedule.level_at(at)
+    assert type(level) is int
+    assert 0 <= level <= MAX_LEVEL
+    if plan is None:
+        assert level == 0
+    else:
+        assert not plan.cancelled
+        assert schedule.act_on_test or not plan.test_event
+        assert level == plan.level_at(at)
+    before = len(writer.ops)
+    await controller.apply_level(level, None if plan is None else plan.event_id)
+    check_ops(writer.ops[before:])
+    writes = [(p, v) for op, p, v in writer.ops[before:] if op == "write"]
+    if not writes:
+        return
+    event("a pass wrote overrides")
+    # A level at or below the normal level releases; a level between the normal and the shed
+    # level keeps the level in force (and may retry its unverified writes); only a shedding
+    # level is ever written, with each point's value for that level.
+    acting = controller.acting
+    assert level > controller.policy.normal_level, (level, writes)
+    assert controller.policy.sheds(acting), (level, acting, writes)
+    assert acting == level or not controller.policy.sheds(level), (level, acting)
+    assert all(v == p.values[acting - 1] for p, v in writes), (acting, writes)
+
+
+@settings(FUZZ, max_examples=700)
+@given(
+    payloads=st.lists(event_payloads(lambda: T0), min_size=1, max_size=4),
+    probes=st.lists(st.builds(lambda s: timedelta(seconds=s), seconds), max_size=4),
+    policy=policies,
+    act_on_test=st.booleans(),
+    offset_source=offset_sources,
+    misbehaving=misbehaviour,
+    forget=st.lists(st.sampled_from(["ev1", "ev2", "ev3", "7"]), max_size=2),
+    bad_level=st.integers(max_value=-1) | st.integers(min_value=MAX_LEVEL + 1),
+)
+async def test_fuzzed_events_drive_only_configured_writes(
+    *,
+    payloads: list[object],
+    probes: list[timedelta],
+    policy: ShedPolicy,
+    act_on_test: bool,
+    offset_source: Any,
+    misbehaving: dict[str, str],
+    forget: list[str],
+    bad_level: int,
+) -> None:
+    writer = RecordingWriter(misbehaving)
+    controller = ShedController(POINTS, writer, policy=policy, clock=lambda: T0)
+    schedule = Schedule(act_on_test=act_on_test)
+    now = T0
+    for raw in payloads:
+        result = parse_event(raw, random_offset=offset_source)
+        check_parse_result(raw, result)
+        event("a payload was planned" if result.plan is not None else "a payload was rejected")
+        if result.plan is not None:
+            schedule.upsert(result.plan)
+        await _apply(controller, writer, schedule, now)
+    # Follow the level changes as the runtime's timer does, and look in at random instants.
+    for _ in range(8):
+        when = schedule.next_change_after(now)
+        if when is None:
+            break
+        assert when > now
+        now = when
+        await _apply(controller, writer, schedule, now)
+    for probe in probes:
+        await _apply(controller, writer, schedule, T0 + probe)
+    schedule.retain_only(p.event_id for p in schedule.plans if p.event_id not in forget)
+    await _apply(controller, writer, schedule, now)
+
+    # A level outside 0-3 is refused before anything is sent.
+    before = len(writer.ops)
+    with pytest.raises(ValueError, match="outside 0-3"):
+        await controller.apply_level(bad_level, "ev1")
+    assert writer.ops[before:] == []
+
+    # Releasing everything (the controllers reachable again) leaves every slot NULL.
+    writer.misbehaving.clear()
+    await controller.release_all()
+    check_ops(writer.ops)
+    assert all(writer.slots.get(key) is None for key in CONFIGURED)
+    assert not any(state.holds_override for state in controller.states())
+
+
+@settings(FUZZ, max_examples=400)
+@given(raw=junk | openleadr_events(lambda: T0, 400), offset_source=offset_sources)
+def test_parse_never_raises_on_junk(raw: object, offset_source: Any) -> None:
+    result = parse_event(raw, random_offset=offset_source)
+    check_parse_result(raw, result)
+    schedule = Schedule(act_on_test=True)
+    if result.plan is not None:
+        assert schedule.upsert(result.plan)
+        level = schedule.level_at(T0)
+        assert 0 <= level <= MAX_LEVEL
+        when = schedule.next_change_after(T0)
+        assert when is None or when > T0
