@@ -106,7 +106,7 @@ async def test_guard_bounds_a_stuck_request(
     async def hang(*args: Any, **kwargs: Any) -> Any:
         await asyncio.sleep(3600)
 
-    monkeypatch.setattr(stack.app, "read_property", hang)
+    monkeypatch.setattr(stack.app, "request", hang)  # what every read and write awaits
     start = time.monotonic()
     outcome = await writer.read(make_point(IP_DEVS[0]))
     assert (outcome.ok, outcome.failure) == (False, FailureKind.OFFLINE)
@@ -163,13 +163,55 @@ async def test_overall_limit(building: SimBacnetNetwork, stack: BacnetStack) -> 
     assert all(building.device(a).in_flight.peak <= 3 for a in IP_DEVS)
 
 
-async def test_routed_network_limit(building: SimBacnetNetwork, stack: BacnetStack) -> None:
-    writer = _writer(stack, per_device=2, per_network=1)
+@pytest.mark.parametrize("per_network", [1, 2])
+async def test_routed_network_limit(
+    building: SimBacnetNetwork, stack: BacnetStack, per_network: int
+) -> None:
+    writer = _writer(stack, per_device=2, per_network=per_network)
     for address in ROUTED_DEVS:
         building.device(address).latency = LATENCY
     outcomes = await asyncio.gather(*(writer.release(make_point(a)) for a in ROUTED_DEVS))
     assert outcomes == [Outcome(ok=True)] * len(ROUTED_DEVS)
-    assert building.in_flight.peak == 1  # the trunk saw one request at a time
+    assert building.in_flight.peak == per_network  # used, never exceeded, on the trunk
+
+
+async def test_routed_requests_get_free_slots_first(
+    building: SimBacnetNetwork, stack: BacnetStack
+) -> None:
+    """The trunk is not left idle until every queued IP request is done."""
+    writer = _writer(stack, overall=1, per_network=1)
+    for address in [*IP_DEVS, *ROUTED_DEVS]:
+        building.device(address).latency = LATENCY
+    finished: list[str] = []
+
+    async def write(address: str) -> Outcome:
+        outcome = await writer.write(make_point(address), 79.0)
+        finished.append(address)
+        return outcome
+
+    outcomes = await asyncio.gather(*(write(a) for a in [*IP_DEVS, *ROUTED_DEVS[:2]]))
+    assert all(o.ok for o in outcomes)
+    assert finished[:2] == [IP_DEVS[0], ROUTED_DEVS[0]]  # queued behind 5 IP writes, served next
+    assert finished.index(ROUTED_DEVS[1]) < finished.index(IP_DEVS[-1])
+    assert building.in_flight.peak == 1
+
+
+async def test_cancelled_waiters_give_their_slot_back(
+    building: SimBacnetNetwork, stack: BacnetStack
+) -> None:
+    writer = _writer(stack, overall=1)
+    building.device(IP_DEVS[0]).latency = LATENCY
+    first = asyncio.create_task(writer.write(make_point(IP_DEVS[0]), 79.0))
+    waiting = [asyncio.create_task(writer.write(make_point(a), 79.0)) for a in IP_DEVS[1:4]]
+    await asyncio.sleep(LATENCY / 2)
+    for task in waiting[:2]:
+        task.cancel()
+    assert (await first).ok
+    assert (await waiting[2]).ok  # the slot went on to the one still waiting
+    for task in waiting[:2]:
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert (await writer.write(make_point(IP_DEVS[4]), 79.0)).ok
 
 
 async def test_check_points_lists_the_unreachable(
@@ -198,7 +240,7 @@ async def test_check_points_lists_the_unreachable(
 
 
 def test_limit_defaults() -> None:
-    assert BacnetLimits() == BacnetLimits(per_device=2, per_network=1, overall=32)
+    assert BacnetLimits() == BacnetLimits(per_device=2, per_network=4, overall=64)
 
 
 @pytest.mark.parametrize(

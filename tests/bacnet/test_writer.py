@@ -7,6 +7,9 @@ from typing import Any
 
 import pytest
 from bacpypes3.apdu import ErrorPDU, RejectPDU
+from bacpypes3.basetypes import DateTime, PriorityArray, PriorityValue
+from bacpypes3.constructeddata import Any as EncodedValue
+from bacpypes3.primitivedata import Date, Time
 
 from custom_components.loadshed_ven.bacnet import (
     BacnetOverrideWriter,
@@ -14,6 +17,8 @@ from custom_components.loadshed_ven.bacnet import (
     StackHandle,
     StackRegistry,
 )
+from custom_components.loadshed_ven.bacnet.values import decode_priority_array
+from custom_components.loadshed_ven.bacnet.writer import _quick_slots
 from custom_components.loadshed_ven.engine.overrides import FailureKind, Outcome, OverrideWriter
 from sim.bacnet import SimBacnetNetwork
 from sim.bacnet_objects import SimAnalogValue
@@ -134,6 +139,23 @@ async def test_operator_at_priority_8_owns_the_point(
     dev.write_local(AV, None, 8)
     assert dev.present_value(AV) == 60.0  # next slot
     assert dev.priority_array(AV)[7] is None
+
+
+def test_quick_decoder_leaves_other_slot_kinds_to_bacpypes3() -> None:
+    """Primitives are read from their tags; a date-time slot sends the array to bacpypes3."""
+    null = PriorityValue(null=())
+    plain = EncodedValue(PriorityArray([null] * 7 + [PriorityValue(real=76.0)] + [null] * 8))
+    slots = _quick_slots(plain)
+    assert slots is not None
+    point = make_point(IP_DEV)
+    assert decode_priority_array(point, slots) == [None] * 7 + [76.0] + [None] * 8
+
+    stamp = DateTime(date=Date("2024-01-02"), time=Time("12:00:00"))
+    mixed = EncodedValue(PriorityArray([null] * 7 + [PriorityValue(datetime=stamp)] + [null] * 8))
+    assert _quick_slots(mixed) is None
+    held = decode_priority_array(point, mixed.cast_out(PriorityArray))
+    assert held[7] is not None  # still seen as an owner above priority 10
+    assert held[:7] == held[8:15] == [None] * 7
 
 
 async def test_read_without_writing(
@@ -280,7 +302,7 @@ async def test_unexpected_error_becomes_an_outcome(
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise KeyError("vendor table")
 
-    monkeypatch.setattr(stack.app, "read_property", broken)
+    monkeypatch.setattr(stack.app, "request", broken)  # what every read and write awaits
     outcome = await writer.read(make_point(IP_DEV))
     assert (outcome.ok, outcome.failure) == (False, FailureKind.ERROR)
     assert "Unexpected error on BACnet point" in caplog.text

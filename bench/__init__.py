@@ -1,0 +1,1 @@
+"""Shed and release benchmark against the simulated building (``scripts/bench``)."""

@@ -1,0 +1,263 @@
+"""The integration inside a real Home Assistant: set-up cost, and the way from an event to writes.
+
+A Home Assistant instance (the test harness's ``async_test_home_assistant``, with real storage in a
+temporary directory) sets up a config entry with the given points against the simulated building,
+VTN and meter included. Then the simulated VTN sends level-1 events that start a few seconds
+ahead; the VEN receives them through its ordinary polling, the runtime arms its one timer, and the
+simulated controllers record when each priority slot changes. That gives the delay from the
+interval's start (and end) to the first and the last verified write (and release).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import resource
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from homeassistant import loader
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
+    MockConfigEntry,
+    async_test_home_assistant,
+)
+
+from custom_components.loadshed_ven.const import DOMAIN
+from custom_components.loadshed_ven.coordinator import LoadshedData
+from custom_components.loadshed_ven.engine.points import OverridePoint
+from custom_components.loadshed_ven.runtime import EVENT_RECEIVED
+
+from .loopwatch import Mode, SlowCallbacks, watch_callbacks
+from .simclient import BuildingLayout, SimHost
+
+VEN_NAME = "bench-ven"
+EVENT_LEAD_SECONDS = 4.0  # the VTN is polled every second: the event arrives well ahead
+EVENT_SECONDS = 10  # long enough for the slowest shed of the default sizes
+WAIT_SLACK_SECONDS = 30.0
+
+
+class HaBenchError(RuntimeError):
+    """The Home Assistant part could not be measured."""
+
+
+@dataclass(kw_only=True)
+class Timing:
+    """Delays (s) from a boundary of the interval to the first and last slot change there."""
+
+    first: float
+    last: float
+    changes: int
+
+
+@dataclass(kw_only=True)
+class HaResult:
+    """What the Home Assistant part measured."""
+
+    points: int
+    setup_seconds: float
+    setup_rss_bytes: int
+    traced_bytes: int  # Python memory the entry holds once set up (tracemalloc, second set-up)
+    received_ahead: float  # seconds between the event reaching the runtime and its start
+    shed: Timing
+    release: Timing
+    shed_callbacks: SlowCallbacks  # timed directly, debug mode off
+    release_callbacks: SlowCallbacks
+    shed_debug: SlowCallbacks  # asyncio debug mode (a second event)
+    release_debug: SlowCallbacks
+
+
+def entry_data(
+    host: SimHost, layout: BuildingLayout, points: list[OverridePoint]
+) -> dict[str, Any]:
+    """Entry data as the config flow stores it (like the integration tests' ``entry_data``)."""
+    return {
+        "vtn_url": host.vtn_url,
+        "ven_name": VEN_NAME,
+        "interface": "127.0.0.1/32",
+        "port": 0,  # ephemeral: a client on 47808 would answer itself on loopback
+        "device_instance": 3990101,
+        "routers": f"{layout.network}={layout.router_ip}",
+        "point_mode": "bulk",
+        "points": [
+            {
+                "address": p.address,
+                "object_type": p.object_type,
+                "instance": p.instance,
+                "priority": p.priority,
+                "values": list(p.values),
+                "name": p.name,
+            }
+            for p in points
+        ],
+        "meter_source": "modbus",
+        "host": "127.0.0.1",
+        "modbus_port": host.meter_port,
+        "unit_id": 1,
+        "register": 17,
+        "register_type": "input",
+        "data_type": "float32",
+        "word_order": "big",
+        "scale": 1.0,
+        "meter_interval": 10,
+        "shed_level": 1,
+        "normal_level": 0,
+        "act_on_test_events": False,
+    }
+
+
+def rss_bytes() -> int:
+    """The process's resident set size now."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * resource.getpagesize()
+
+
+async def _wait(predicate: Callable[[], bool], seconds: float, what: str) -> None:
+    try:
+        async with asyncio.timeout(seconds):
+            while not predicate():  # noqa: ASYNC110 - the runtime offers no event to wait on
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise HaBenchError(f"timed out after {seconds:.0f} s waiting for {what}") from None
+
+
+async def _changes_at(host: SimHost, boundary: float, expected: int) -> Timing:
+    """Wait until ``expected`` setpoint slots changed; delays are from ``boundary`` (epoch s)."""
+    deadline = time.monotonic() + WAIT_SLACK_SECONDS + max(0.0, boundary - time.time())
+    while True:
+        first, last, count = await host.watched()
+        if count >= expected and first is not None and last is not None:
+            return Timing(first=first - boundary, last=last - boundary, changes=count)
+        if time.monotonic() > deadline:
+            raise HaBenchError(f"only {count} of {expected} slots changed")
+        await asyncio.sleep(0.1)
+
+
+@dataclass(kw_only=True)
+class _Cycle:
+    received_ahead: float
+    shed: Timing
+    release: Timing
+    shed_callbacks: SlowCallbacks
+    release_callbacks: SlowCallbacks
+
+
+async def _event_cycle(
+    hass: HomeAssistant, host: SimHost, points: int, *, mode: Mode, seconds: int, lead: float
+) -> _Cycle:
+    """One level-1 event from the VTN, sent ahead of its start: shed at start, release at end."""
+    received: list[float] = []
+    unsubscribe = hass.bus.async_listen(EVENT_RECEIVED, lambda _: received.append(time.time()))
+    await host.watch()
+    _, start = await host.add_event(level=1, start_in=lead, duration=seconds)
+    await asyncio.sleep(max(0.0, start - time.time() - 1.0))
+    with watch_callbacks(mode) as shed_slow:
+        shed = await _changes_at(host, start, points)
+    unsubscribe()
+    if not received:
+        raise HaBenchError("the event never reached the runtime")
+    end = start + seconds
+    await asyncio.sleep(max(0.0, end - time.time() - 1.0))
+    await host.watch()
+    with watch_callbacks(mode) as release_slow:
+        release = await _changes_at(host, end, points)
+    return _Cycle(
+        received_ahead=start - received[0],
+        shed=shed,
+        release=release,
+        shed_callbacks=shed_slow,
+        release_callbacks=release_slow,
+    )
+
+
+async def _setup(hass: HomeAssistant, entry: MockConfigEntry) -> float:
+    began = time.perf_counter()
+    if not await hass.config_entries.async_setup(entry.entry_id):
+        raise HaBenchError(f"set-up failed: {entry.state}")
+    await hass.async_block_till_done()
+    if entry.state is not ConfigEntryState.LOADED:
+        raise HaBenchError(f"entry is {entry.state}")
+    return time.perf_counter() - began
+
+
+async def measure_ha(
+    host: SimHost,
+    layout: BuildingLayout,
+    points: list[OverridePoint],
+    *,
+    event_seconds: int = EVENT_SECONDS,
+    lead_seconds: float = EVENT_LEAD_SECONDS,
+) -> HaResult:
+    """Set up an entry with ``points`` in a fresh Home Assistant and time events through it."""
+    with tempfile.TemporaryDirectory(prefix="loadshed-bench-") as config_dir:
+        async with async_test_home_assistant(config_dir=config_dir) as hass:
+            hass.data.pop(loader.DATA_CUSTOM_COMPONENTS, None)  # allow custom integrations
+            try:
+                return await _measure(
+                    hass, host, layout, points, seconds=event_seconds, lead=lead_seconds
+                )
+            finally:
+                await hass.async_stop(force=True)
+
+
+async def _measure(
+    hass: HomeAssistant,
+    host: SimHost,
+    layout: BuildingLayout,
+    points: list[OverridePoint],
+    *,
+    seconds: int,
+    lead: float,
+) -> HaResult:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=VEN_NAME,
+        data=entry_data(host, layout, points),
+        unique_id=f"{host.vtn_url.lower()}|{VEN_NAME}",
+    )
+    entry.add_to_hass(hass)
+    gc.collect()
+    rss_before = rss_bytes()
+    setup_seconds = await _setup(hass, entry)
+    gc.collect()
+    setup_rss = rss_bytes() - rss_before
+    data: LoadshedData = entry.runtime_data
+    await _wait(lambda: data.runtime.connected, WAIT_SLACK_SECONDS, "the VEN to register")
+
+    # Timings without asyncio debug mode (it slows every callback), then callbacks with it.
+    plain = await _event_cycle(hass, host, len(points), mode="plain", seconds=seconds, lead=lead)
+    debug = await _event_cycle(hass, host, len(points), mode="debug", seconds=seconds, lead=lead)
+
+    if not await hass.config_entries.async_unload(entry.entry_id):
+        raise HaBenchError("unload failed")
+    await hass.async_block_till_done()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        traced_before = tracemalloc.get_traced_memory()[0]
+        await _setup(hass, entry)
+        gc.collect()
+        traced = tracemalloc.get_traced_memory()[0] - traced_before
+    finally:
+        tracemalloc.stop()
+    await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    return HaResult(
+        points=len(points),
+        setup_seconds=setup_seconds,
+        setup_rss_bytes=setup_rss,
+        traced_bytes=traced,
+        received_ahead=plain.received_ahead,
+        shed=plain.shed,
+        release=plain.release,
+        shed_callbacks=plain.shed_callbacks,
+        release_callbacks=plain.release_callbacks,
+        shed_debug=debug.shed_callbacks,
+        release_debug=debug.release_callbacks,
+    )

@@ -1,0 +1,1 @@
+"""A small run of the benchmark, checked for correctness only."""
