@@ -192,8 +192,8 @@ class LoadshedRuntime:
         """The VEN's contact with the VTN changed."""
         if connected and not self.connected:
             LOGGER.info("VTN %s", "reachable again" if self._ever_connected else "connected")
-        elif self.connected and not connected:
-            LOGGER.warning("VTN unreachable")
+        elif self.connected and not connected and not self._stopped:
+            LOGGER.warning("VTN unreachable")  # not when the VEN is being stopped on purpose
         self._ever_connected |= connected
         self.connected = connected
         self._notify()

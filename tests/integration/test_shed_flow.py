@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import Event, HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -151,7 +152,10 @@ async def test_release_all_mid_event(
 
 
 async def test_unload_releases_and_leaves_nothing_running(
-    hass: HomeAssistant, building: SimBuilding, init_integration: MockConfigEntry
+    hass: HomeAssistant,
+    building: SimBuilding,
+    init_integration: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     building.vtn.add_event(level=1, duration=timedelta(minutes=30))
     await wait_for(lambda: _setpoints(building) == [78.0] * 4, what="shed")
@@ -159,6 +163,8 @@ async def test_unload_releases_and_leaves_nothing_running(
     await hass.async_block_till_done()
     assert init_integration.state is ConfigEntryState.NOT_LOADED
     assert _setpoints(building) == [None] * 4
+    # A deliberate stop is not an outage: no warning about the VTN.
+    assert "VTN unreachable" not in caplog.text
     # verify_cleanup (autouse) fails the test on any task, timer or thread left behind.
 
 
