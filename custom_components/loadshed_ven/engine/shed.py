@@ -11,15 +11,36 @@ Only configured points are ever touched, and only with their configured values.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from itertools import zip_longest
+from typing import Final
 
 from .overrides import FailureKind, Outcome, OverrideWriter, PointState
 from .points import OverridePoint, PointValue, value_for_level
 
 type StateListener = Callable[[Sequence[PointState]], None]
 type PersistHook = Callable[[Sequence[PointState]], Awaitable[None]]
+type WorkItem = tuple[str, PointValue | None]
+
+# Operations of one pass in flight at once. Above the BACnet writer's overall limit (64), so
+# that limit stays the binding one, yet far fewer tasks than points: starting one task per
+# point made the callback that starts a 500-point pass long.
+POOL_SIZE: Final = 128
+# Workers that may wait on routed points at once. Routed trunks take only a few requests each;
+# the cap keeps the other half of the pool (as many as the writer's overall limit) for
+# BACnet/IP controllers instead of queueing it behind a trunk.
+ROUTED_WORKERS: Final = POOL_SIZE // 2
+
+
+def is_routed(address: str) -> bool:
+    """True for a routed ``network:MAC`` address, False for BACnet/IP.
+
+    Addresses are normalised by :func:`.points.normalise_address`: only IPv4 ones contain dots.
+    """
+    return "." not in address
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -228,22 +249,35 @@ class ShedController:
             listener(changed)
         return ApplyReport(written=tuple(written), released=tuple(released), failed=tuple(failed))
 
-    async def _run_within_deadline(
-        self, work: list[tuple[str, PointValue | None]]
-    ) -> dict[str, Outcome]:
-        """Run every operation concurrently; those unfinished at the pass deadline fail.
+    async def _run_within_deadline(self, work: list[WorkItem]) -> dict[str, Outcome]:
+        """Run the operations on a bounded pool of workers; those unfinished at the deadline fail.
 
         An unfinished write stays tracked (its intent was recorded before sending), so a later
         retry or release still reaches it.
         """
         outcomes: dict[str, Outcome] = {}
+        routed, direct = self._work_order(work)
+        routed_busy = 0
 
-        async def run(key: str, target: PointValue | None) -> None:
-            outcomes[key] = await self._one(key, target)
+        def take() -> tuple[WorkItem, bool] | None:
+            if routed and routed_busy < ROUTED_WORKERS:
+                return routed.popleft(), True
+            if direct:
+                return direct.popleft(), False
+            return None  # what is left is routed, and the routed workers will drain it
+
+        async def worker() -> None:
+            nonlocal routed_busy
+            while (taken := take()) is not None:
+                (key, target), on_route = taken
+                routed_busy += on_route
+                outcomes[key] = await self._one(key, target)
+                routed_busy -= on_route
 
         try:
-            async with asyncio.timeout(self._pass_deadline):
-                await asyncio.gather(*(run(key, target) for key, target in work))
+            async with asyncio.timeout(self._pass_deadline), asyncio.TaskGroup() as workers:
+                for _ in range(min(POOL_SIZE, len(work))):
+                    workers.create_task(worker())
         except TimeoutError:
             late = Outcome(
                 ok=False,
@@ -253,6 +287,20 @@ class ShedController:
             for key, _ in work:
                 outcomes.setdefault(key, late)
         return outcomes
+
+    def _work_order(self, work: list[WorkItem]) -> tuple[deque[WorkItem], deque[WorkItem]]:
+        """Split ``work`` into routed and BACnet/IP items, each round-robin by controller.
+
+        Routed points go first: a trunk is the slowest path, and the writer serves routed
+        requests first too. Interleaving controllers keeps workers from piling up on one
+        controller with many points while it answers only a few requests at a time.
+        """
+        by_device: dict[str, list[WorkItem]] = {}
+        for key, target in work:
+            by_device.setdefault(self._states[key].point.address, []).append((key, target))
+        routed = [items for address, items in by_device.items() if is_routed(address)]
+        direct = [items for address, items in by_device.items() if not is_routed(address)]
+        return _round_robin(routed), _round_robin(direct)
 
     def _needs(self, key: str, target: PointValue | None) -> bool:
         """Whether the point must be written (or released) to reach ``target``."""
@@ -284,3 +332,8 @@ class ShedController:
         if reading.ok and reading.slot_value is None:
             return Outcome(ok=True, slot_value=None, owner_priority=reading.owner_priority)
         return outcome
+
+
+def _round_robin(queues: list[list[WorkItem]]) -> deque[WorkItem]:
+    """The first item of every queue, then the second of every queue, and so on."""
+    return deque(item for layer in zip_longest(*queues) for item in layer if item is not None)
