@@ -7,72 +7,44 @@ assertion about the ledger reads what Home Assistant's Store holds (``hass_stora
 from __future__ import annotations
 
 import copy
-import functools
 import logging
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-import custom_components.loadshed_ven as integration
 from custom_components.loadshed_ven import ledger_store
-from custom_components.loadshed_ven.bacnet.stack import LocalInterface
-from custom_components.loadshed_ven.coordinator import LoadshedData
 from custom_components.loadshed_ven.engine import ledger
 from custom_components.loadshed_ven.engine.overrides import PointState, PointStatus
 from custom_components.loadshed_ven.engine.points import OverridePoint, PointValue
 from custom_components.loadshed_ven.ledger_store import storage_key
 from sim.building import SimBuilding
 
-from .conftest import ALL_DEVICES, IP_DEVICES, SETPOINT, SHED_ENABLE, slot, wait_for
+from .conftest import (
+    ALL_DEVICES,
+    IP_DEVICES,
+    SETPOINT,
+    SHED_ENABLE,
+    ledger_records,
+    setpoints,
+    slot,
+    start_entry,
+    wait_for,
+)
 
 FAN_STAGE = "multi-state-value,1"  # present in every simulated controller, never configured
 
 
-@pytest.fixture(autouse=True)
-def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Retry after 0.5 s, doubling to 2 s, instead of 10 s to 5 min; give up on a silent
-    controller after 1 s (one try) instead of 6 s (two), so an offline device costs seconds."""
-    monkeypatch.setattr(ledger_store, "RETRY_INITIAL_SECONDS", 0.5)
-    monkeypatch.setattr(ledger_store, "RETRY_CAP_SECONDS", 2.0)
-    monkeypatch.setattr(
-        integration,
-        "LocalInterface",
-        functools.partial(LocalInterface, apdu_timeout_ms=1000, apdu_retries=0),
-    )
+# Retries in seconds, not minutes, and a silent controller given up after 1 s.
+pytestmark = pytest.mark.usefixtures("quick_recovery")
 
 
 @pytest.fixture
-async def entry(
-    hass: HomeAssistant, building: SimBuilding, mock_config_entry: MockConfigEntry
-) -> AsyncIterator[MockConfigEntry]:
-    """The entry, added but not set up; unloaded at the end while the building still runs."""
-    mock_config_entry.add_to_hass(hass)
-    yield mock_config_entry
-    if mock_config_entry.state is ConfigEntryState.LOADED:
-        assert await hass.config_entries.async_unload(mock_config_entry.entry_id)
-
-
-async def _start(hass: HomeAssistant, entry: MockConfigEntry) -> LoadshedData:
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    assert entry.state is ConfigEntryState.LOADED
-    data: LoadshedData = entry.runtime_data
-    await wait_for(lambda: data.runtime.connected, what="VEN registered")
-    return data
-
-
-def _setpoints(building: SimBuilding) -> list[object]:
-    return [slot(building, address, SETPOINT, 10) for address in ALL_DEVICES]
-
-
-def _records(hass_storage: dict[str, Any], entry: MockConfigEntry) -> list[dict[str, Any]]:
-    stored = hass_storage.get(storage_key(entry.entry_id))
-    return [] if stored is None else list(stored["data"]["records"])
+def entry(added_entry: MockConfigEntry) -> MockConfigEntry:
+    """The entry, added but not set up (the shared fixture under a shorter name)."""
+    return added_entry
 
 
 def _seed(
@@ -121,12 +93,12 @@ async def test_restart_mid_event_releases_when_the_event_ended_meanwhile(
     the building's overrides are put back as they were at the moment of the "crash". The event
     is cancelled on the VTN while the entry is down, and the entry is started again.
     """
-    await _start(hass, entry)
+    await start_entry(hass, entry)
     event_id = building.vtn.add_event(level=1, duration=timedelta(minutes=30))
-    await wait_for(lambda: _setpoints(building) == [78.0] * 4, what="shed")
+    await wait_for(lambda: setpoints(building) == [78.0] * 4, what="shed")
     assert slot(building, IP_DEVICES[0], SHED_ENABLE, 12) == "active"
     await wait_for(
-        lambda: [r["status"] for r in _records(hass_storage, entry)] == ["held"] * 5,
+        lambda: [r["status"] for r in ledger_records(hass_storage, entry)] == ["held"] * 5,
         what="the pass saved",
     )
     on_disk = copy.deepcopy(hass_storage[storage_key(entry.entry_id)])
@@ -134,20 +106,20 @@ async def test_restart_mid_event_releases_when_the_event_ended_meanwhile(
     held = [(r["point"], r["written_value"]) for r in records]
 
     assert await hass.config_entries.async_unload(entry.entry_id)
-    assert _setpoints(building) == [None] * 4
-    assert _records(hass_storage, entry) == []  # a clean stop leaves an empty ledger
+    assert setpoints(building) == [None] * 4
+    assert ledger_records(hass_storage, entry) == []  # a clean stop leaves an empty ledger
     # What a crash would have left:
     hass_storage[storage_key(entry.entry_id)] = on_disk
     for point, value in held:
         device = building.bacnet.device(point["address"])
         device.write_local(f"{point['object_type']},{point['instance']}", value, point["priority"])
-    assert _setpoints(building) == [78.0] * 4
+    assert setpoints(building) == [78.0] * 4
     building.vtn.cancel_event(event_id)  # the event ends while Home Assistant is down
 
-    data = await _start(hass, entry)
-    assert _setpoints(building) == [None] * 4
+    data = await start_entry(hass, entry)
+    assert setpoints(building) == [None] * 4
     assert slot(building, IP_DEVICES[0], SHED_ENABLE, 12) is None
-    assert _records(hass_storage, entry) == []
+    assert ledger_records(hass_storage, entry) == []
     assert not data.runtime.shedding
 
 
@@ -159,9 +131,9 @@ async def test_device_offline_during_release_is_retried_until_released(
 ) -> None:
     """The event ends while one controller is offline: its point stays tracked and is released
     by the retries once the controller answers again."""
-    data = await _start(hass, entry)
+    data = await start_entry(hass, entry)
     event_id = building.vtn.add_event(level=1, duration=timedelta(minutes=30))
-    await wait_for(lambda: _setpoints(building) == [78.0] * 4, what="shed")
+    await wait_for(lambda: setpoints(building) == [78.0] * 4, what="shed")
     offline = building.bacnet.device(IP_DEVICES[1])
     offline.offline = True
     building.vtn.cancel_event(event_id)
@@ -171,7 +143,7 @@ async def test_device_offline_during_release_is_retried_until_released(
         what="the release to fail",
     )
     await wait_for(
-        lambda: [r["key"] for r in _records(hass_storage, entry)] == [key],
+        lambda: [r["key"] for r in ledger_records(hass_storage, entry)] == [key],
         what="only the failed point left in the ledger",
     )
     assert slot(building, IP_DEVICES[1], SETPOINT, 10) == 78.0
@@ -181,7 +153,7 @@ async def test_device_offline_during_release_is_retried_until_released(
 
     offline.offline = False
     await wait_for(lambda: slot(building, IP_DEVICES[1], SETPOINT, 10) is None, what="retry")
-    await wait_for(lambda: _records(hass_storage, entry) == [], what="ledger emptied")
+    await wait_for(lambda: ledger_records(hass_storage, entry) == [], what="ledger emptied")
     assert data.runtime.controller.state(key).status is PointStatus.RELEASED
 
 
@@ -197,11 +169,11 @@ async def test_foreign_value_in_our_slot_is_left_alone_and_reported(
     _seed(hass_storage, entry, (_point(address, SETPOINT, 10, 78.0), 78.0))
     building.bacnet.device(address).write_local(SETPOINT, 75.0, 10)
     with caplog.at_level(logging.INFO):
-        await _start(hass, entry)
+        await start_entry(hass, entry)
     assert slot(building, address, SETPOINT, 10) == 75.0
     assert "left alone" in caplog.text
     assert f"{address}/analog-value,302" in caplog.text
-    assert _records(hass_storage, entry) == []  # not ours: no longer tracked
+    assert ledger_records(hass_storage, entry) == []  # not ours: no longer tracked
 
 
 async def test_points_no_longer_configured_are_released(
@@ -225,12 +197,12 @@ async def test_points_no_longer_configured_are_released(
         (_point(IP_DEVICES[1], SETPOINT, 11, 80.0), 80.0),
         (_point(IP_DEVICES[0], FAN_STAGE, 10, 2), 2),  # already NULL: forgotten
     )
-    await _start(hass, entry)
+    await start_entry(hass, entry)
     assert building.bacnet.device(IP_DEVICES[2]).priority_array(FAN_STAGE)[9] is None
     assert moved.priority_array(SETPOINT)[8] is None
     assert moved.priority_array(SETPOINT)[10] == 79.0
     assert moved.priority_array(SETPOINT)[9] is None  # the configured slot was never touched
-    assert _records(hass_storage, entry) == []
+    assert ledger_records(hass_storage, entry) == []
 
 
 async def test_unconfigured_point_on_an_offline_device_is_released_when_it_answers(
@@ -244,13 +216,15 @@ async def test_unconfigured_point_on_an_offline_device_is_released_when_it_answe
     device.write_local(FAN_STAGE, 3, 10)
     _seed(hass_storage, entry, (_point(IP_DEVICES[2], FAN_STAGE, 10, 3), 3))
     device.offline = True
-    data = await _start(hass, entry)
+    data = await start_entry(hass, entry)
     assert [s.point.key for s in data.ledger.pending] == [f"{IP_DEVICES[2]}/{FAN_STAGE}"]
-    assert [r["key"] for r in _records(hass_storage, entry)] == [f"{IP_DEVICES[2]}/{FAN_STAGE}"]
+    assert [r["key"] for r in ledger_records(hass_storage, entry)] == [
+        f"{IP_DEVICES[2]}/{FAN_STAGE}"
+    ]
     assert device.priority_array(FAN_STAGE)[9] == 3
     device.offline = False
     await wait_for(lambda: device.priority_array(FAN_STAGE)[9] is None, what="retry release")
-    await wait_for(lambda: _records(hass_storage, entry) == [], what="ledger emptied")
+    await wait_for(lambda: ledger_records(hass_storage, entry) == [], what="ledger emptied")
     assert data.ledger.pending == []
 
 
@@ -261,7 +235,7 @@ async def test_refused_writes_are_retried_only_at_the_cap(
     entry: MockConfigEntry,
 ) -> None:
     """A controller that refuses the write is not asked again at the short intervals."""
-    data = await _start(hass, entry)
+    data = await start_entry(hass, entry)
     device = building.bacnet.device(IP_DEVICES[2])
     device.deny_writes(SETPOINT)
     building.vtn.add_event(level=1, duration=timedelta(minutes=30))
@@ -271,7 +245,9 @@ async def test_refused_writes_are_retried_only_at_the_cap(
     )
     await wait_for(lambda: data.ledger.retry_delay is not None, what="retry armed")
     assert data.ledger.retry_delay == ledger_store.RETRY_CAP_SECONDS
-    assert [r["key"] for r in _records(hass_storage, entry) if r["status"] == "failed"] == [key]
+    assert [r["key"] for r in ledger_records(hass_storage, entry) if r["status"] == "failed"] == [
+        key
+    ]
     assert slot(building, IP_DEVICES[2], SETPOINT, 10) is None
     device.allow_writes(SETPOINT)
     await wait_for(lambda: slot(building, IP_DEVICES[2], SETPOINT, 10) == 78.0, what="retry")

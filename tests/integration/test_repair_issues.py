@@ -5,7 +5,6 @@ Each test drives a real fault on the simulated peers and reads HA's issue regist
 
 from __future__ import annotations
 
-import functools
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -18,9 +17,6 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
-import custom_components.loadshed_ven as integration
-from custom_components.loadshed_ven import ledger_store
-from custom_components.loadshed_ven.bacnet.stack import LocalInterface
 from custom_components.loadshed_ven.const import DOMAIN
 from custom_components.loadshed_ven.coordinator import LoadshedData
 from custom_components.loadshed_ven.engine.overrides import (
@@ -45,17 +41,8 @@ from sim.vtn import SimVtn
 
 from .conftest import IP_DEVICES, SETPOINT, VEN_NAME, entry_data, slot, wait_for
 
-
-@pytest.fixture(autouse=True)
-def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Retry after 0.5 s (cap 2 s); a silent controller costs 1 s instead of 6 s."""
-    monkeypatch.setattr(ledger_store, "RETRY_INITIAL_SECONDS", 0.5)
-    monkeypatch.setattr(ledger_store, "RETRY_CAP_SECONDS", 2.0)
-    monkeypatch.setattr(
-        integration,
-        "LocalInterface",
-        functools.partial(LocalInterface, apdu_timeout_ms=1000, apdu_retries=0),
-    )
+# Retries in seconds, not minutes, and a silent controller given up after 1 s.
+pytestmark = pytest.mark.usefixtures("quick_recovery")
 
 
 def _issue(hass: HomeAssistant, issue_id: str) -> ir.IssueEntry | None:
