@@ -20,6 +20,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.loadshed_ven.const import DOMAIN
 from custom_components.loadshed_ven.coordinator import LoadshedData
 from sim.building import BuildingConfig, SimBuilding
+from sim.pki import SimTls
+from sim.vtn import SimVtn
 
 # A loopback /16 of its own per test process, so concurrent runs never share a controller.
 _NET = f"127.{100 + os.getpid() % 100}"
@@ -225,3 +227,24 @@ async def crash_entry(
     with monkeypatch.context() as patch:
         patch.setattr(integration, "_stop_and_release", die)
         assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+def tls_entry(
+    building: SimBuilding, vtn: SimVtn, pki: SimTls, *, vtn_fingerprint: str
+) -> MockConfigEntry:
+    """An entry using ``vtn`` over https with ``pki``'s VEN certificate, key and CA."""
+    assert pki.ven_cert is not None
+    assert pki.ven_key is not None
+    data = {
+        **entry_data(building),
+        "vtn_url": vtn.url,
+        "cert": pki.ven_cert.read_text(),
+        "key": pki.ven_key.read_text(),
+        "ca": pki.ca_cert.read_text(),
+        "vtn_fingerprint": vtn_fingerprint,
+    }
+    if pki.passphrase:
+        data["passphrase"] = pki.passphrase
+    return MockConfigEntry(
+        domain=DOMAIN, title=VEN_NAME, data=data, unique_id=f"{vtn.url.lower()}|{VEN_NAME}"
+    )

@@ -39,7 +39,7 @@ from sim.building import SimBuilding
 from sim.pki import SimTls, generate_pki
 from sim.vtn import SimVtn
 
-from .conftest import IP_DEVICES, SETPOINT, VEN_NAME, entry_data, slot, wait_for
+from .conftest import IP_DEVICES, SETPOINT, VEN_NAME, entry_data, slot, tls_entry, wait_for
 
 # Retries in seconds, not minutes, and a silent controller given up after 1 s.
 pytestmark = pytest.mark.usefixtures("quick_recovery")
@@ -182,40 +182,17 @@ async def test_vtn_outage_issue_goes_with_the_entry(
     assert _issue(hass, issue_id) is None
 
 
-@pytest.fixture
-async def signing_vtn(socket_enabled: None, tmp_path: Path) -> AsyncIterator[tuple[SimVtn, SimTls]]:
-    """An https VTN that signs its messages, with the certificates a VEN needs."""
-    pki = generate_pki(tmp_path / "pki")
-    server = SimVtn(tls=pki)
-    await server.start()
-    yield server, pki
-    await server.stop()
-
-
 async def test_vtn_fingerprint_mismatch_is_refused_and_raised(
     hass: HomeAssistant,
     building: SimBuilding,
-    signing_vtn: tuple[SimVtn, SimTls],
+    tls_vtn: SimVtn,
+    pki: SimTls,
     tmp_path: Path,
 ) -> None:
     """A pinned fingerprint that does not match the VTN's signature: no registration, an issue."""
-    vtn, pki = signing_vtn
+    vtn = tls_vtn  # the suite's https VTN, which signs its messages
     stranger = generate_pki(tmp_path / "stranger")
-    assert pki.ven_cert is not None
-    assert pki.ven_key is not None
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=VEN_NAME,
-        data={
-            **entry_data(building),
-            "vtn_url": vtn.url,
-            "cert": pki.ven_cert.read_text(),
-            "key": pki.ven_key.read_text(),
-            "ca": pki.ca_cert.read_text(),
-            "vtn_fingerprint": stranger.vtn_fingerprint,
-        },
-        unique_id=f"{vtn.url.lower()}|{VEN_NAME}",
-    )
+    entry = tls_entry(building, vtn, pki, vtn_fingerprint=stranger.vtn_fingerprint)
     data = await _setup(hass, entry)
     try:
         await wait_for(

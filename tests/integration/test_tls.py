@@ -6,57 +6,28 @@ PEM text as the config flow stores it, and the building is shed through that VTN
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.loadshed_ven.const import DOMAIN
 from custom_components.loadshed_ven.coordinator import LoadshedData
 from custom_components.loadshed_ven.repair_issues import vtn_fingerprint_issue_id
 from sim.building import SimBuilding
-from sim.pki import SimTls, generate_pki
+from sim.pki import SimTls
 from sim.vtn import SimVtn
 
-from .conftest import ALL_DEVICES, SETPOINT, VEN_NAME, entry_data, slot, wait_for
-
-
-@pytest.fixture
-async def tls_vtn(socket_enabled: None, tmp_path: Path) -> AsyncIterator[tuple[SimVtn, SimTls]]:
-    """An https VTN that requires a client certificate from a CA made for this test."""
-    pki = generate_pki(tmp_path / "pki", passphrase="s3cret")
-    server = SimVtn(tls=pki, poll_interval=timedelta(seconds=1))
-    await server.start()
-    yield server, pki
-    await server.stop()
+from .conftest import ALL_DEVICES, SETPOINT, slot, tls_entry, wait_for
 
 
 async def test_mutual_tls_with_pinned_fingerprint_sheds_and_releases(
-    hass: HomeAssistant, building: SimBuilding, tls_vtn: tuple[SimVtn, SimTls]
+    hass: HomeAssistant, building: SimBuilding, tls_vtn: SimVtn, pki: SimTls
 ) -> None:
     """Registration over mutual TLS with the VEN's certificate; an event sheds and releases."""
-    vtn, pki = tls_vtn
-    assert pki.ven_cert is not None
-    assert pki.ven_key is not None
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=VEN_NAME,
-        data={
-            **entry_data(building),
-            "vtn_url": vtn.url,
-            "cert": pki.ven_cert.read_text(),
-            "key": pki.ven_key.read_text(),
-            "passphrase": "s3cret",
-            "ca": pki.ca_cert.read_text(),
-            "vtn_fingerprint": pki.vtn_fingerprint,
-        },
-        unique_id=f"{vtn.url.lower()}|{VEN_NAME}",
-    )
+    vtn = tls_vtn  # the suite's https VTN; pki's VEN key has a passphrase
+    entry = tls_entry(building, vtn, pki, vtn_fingerprint=pki.vtn_fingerprint)
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
