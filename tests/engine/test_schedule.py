@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import copy
 import math
+import random
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openleadr import messaging, objects
 
 from custom_components.loadshed_ven.engine.schedule import (
+    MAX_INTERVALS,
+    MAX_LEVEL,
     EventPlan,
     Schedule,
     Segment,
@@ -819,3 +824,428 @@ def test_rejection_reasons_quote_input_on_one_short_line(path: str, value: Any, 
     assert shown in message
     assert message.isprintable()
     assert len(message) <= 150
+
+
+# --- overflow at the ends of the calendar ---------------------------------------------------
+
+LAST_HOUR = datetime(9999, 12, 31, 23, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("active_period.dtstart", LAST_HOUR),  # + PT1H active period: past year 9999
+        ("active_period.duration", timedelta.max),
+        ("event_signals.0.intervals.0.duration", timedelta.max),
+        ("event_signals.0.intervals.0.dtstart", LAST_HOUR),
+        ("active_period.tolerance", {"tolerate": {"startafter": timedelta.max}}),
+    ],
+)
+def test_times_past_the_calendar_are_refused_not_raised(path: str, value: Any) -> None:
+    result = parse_event(mutate(path, value), random_offset=1.0)
+    assert result.plan is None
+    assert result.error is not None
+    assert "out of range" in result.error or "no interval falls inside" in result.error
+
+
+def test_start_after_offset_past_the_calendar_is_refused() -> None:
+    # A fine event near the end of the calendar, shifted by a start-after offset beyond it.
+    late = datetime(9999, 12, 31, 20, 0, tzinfo=UTC)
+    raw = make_event(dtstart=late, tolerance={"tolerate": {"startafter": 10 * HOUR}})
+    for source in (1.0, lambda _id, window: window):
+        result = parse_event(raw, random_offset=source)
+        assert result.error == "the event's times are out of range"
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("active_period.dtstart", LAST_HOUR),
+        ("active_period.duration", timedelta.max),
+        ("event_signals.0.intervals.0.duration", timedelta.max),
+        ("active_period.tolerance", {"tolerate": {"startafter": timedelta.max}}),
+    ],
+)
+def test_cancel_with_times_past_the_calendar_is_still_a_cancel(path: str, value: Any) -> None:
+    plan = plan_of(mutate(path, value, make_event(status="cancelled", mod=2)), random_offset=1.0)
+    assert plan.cancelled
+    assert plan.segments == ()
+
+
+def test_parse_never_raises_when_the_offset_source_fails() -> None:
+    def broken(_event_id: str, _window: timedelta) -> timedelta:
+        raise ValueError("no entropy")
+
+    result = parse_event(make_event(tolerance=WINDOW), random_offset=broken)
+    assert result.error == "the event could not be read (ValueError)"
+    cancel = make_event(tolerance=WINDOW, status="cancelled", mod=1)
+    assert plan_of(cancel, random_offset=broken).cancelled
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        datetime.max.replace(tzinfo=UTC),
+        datetime.min.replace(tzinfo=UTC),
+        datetime.max.replace(tzinfo=timezone(timedelta(hours=-23))),
+        datetime.min.replace(tzinfo=timezone(timedelta(hours=23))),
+    ],
+)
+def test_queries_at_the_ends_of_the_calendar_do_not_raise(at: datetime) -> None:
+    open_ended = make_event(
+        event_id="open", duration=timedelta(0), intervals=[interval(1.0, timedelta(0))]
+    )
+    schedule = Schedule()
+    for raw in (make_event(), open_ended):
+        schedule.upsert(plan_of(raw))
+        result = plan_of(raw)
+        result.level_at(at)
+        result.next_change_after(at)
+        result.boundaries()
+    schedule.active_event_at(at)
+    schedule.level_at(at)
+    schedule.next_change_after(at)
+    schedule.prune(at)
+
+
+# --- the interval limit ---------------------------------------------------------------------
+
+
+def minute_intervals(count: int) -> list[dict[str, Any]]:
+    """``count`` one-minute intervals cycling through levels 1, 2, 3 (prices as levels)."""
+    return [interval(float(1 + n % 3), MIN) for n in range(count)]
+
+
+def test_event_at_max_intervals_is_accepted() -> None:
+    raw = make_event(duration=MAX_INTERVALS * MIN, intervals=minute_intervals(MAX_INTERVALS))
+    plan = plan_of(raw)
+    assert len(plan.segments) == MAX_INTERVALS
+    assert plan.end == T0 + MAX_INTERVALS * MIN
+
+
+def test_event_over_max_intervals_is_refused_with_reason() -> None:
+    count = MAX_INTERVALS + 1
+    raw = make_event(duration=count * MIN, intervals=minute_intervals(count))
+    assert error_of(raw) == (
+        f"the SIMPLE signal has {count:,} intervals; "
+        f"at most {MAX_INTERVALS:,} are accepted per event"
+    )
+
+
+def test_cancel_over_max_intervals_is_still_a_cancel() -> None:
+    count = MAX_INTERVALS + 1
+    raw = make_event(status="cancelled", duration=count * MIN, intervals=minute_intervals(count))
+    assert plan_of(raw).cancelled
+
+
+class CountingTime(datetime):
+    """A datetime that counts its comparisons: the unit of work of every schedule query."""
+
+    compared = 0
+
+    def _count(self) -> None:
+        CountingTime.compared += 1
+
+    def __lt__(self, other: Any) -> bool:
+        self._count()
+        return super().__lt__(other)
+
+    def __le__(self, other: Any) -> bool:
+        self._count()
+        return super().__le__(other)
+
+    def __gt__(self, other: Any) -> bool:
+        self._count()
+        return super().__gt__(other)
+
+    def __ge__(self, other: Any) -> bool:
+        self._count()
+        return super().__ge__(other)
+
+    def __eq__(self, other: object) -> bool:
+        self._count()
+        return super().__eq__(other)
+
+    __hash__ = datetime.__hash__
+
+
+COUNTING_T0 = CountingTime(2026, 7, 1, 18, 0, tzinfo=UTC)
+
+
+def test_parse_event_is_linear_in_the_number_of_intervals() -> None:
+    def work(count: int) -> int:
+        raw = make_event(
+            dtstart=COUNTING_T0, duration=count * MIN, intervals=minute_intervals(count)
+        )
+        CountingTime.compared = 0
+        assert len(plan_of(raw).segments) == count
+        return CountingTime.compared
+
+    small, large = work(MAX_INTERVALS // 2), work(MAX_INTERVALS)
+    assert large <= 2.1 * small, (small, large)
+
+
+# --- the schedule at scale, against the straightforward algorithm -------------------------
+
+
+class ReferenceSchedule:
+    """The straightforward algorithm: scan every plan at every boundary (the oracle)."""
+
+    def __init__(self, *, act_on_test: bool = False) -> None:
+        self.act_on_test = act_on_test
+        self.plans: dict[str, EventPlan] = {}
+
+    def upsert(self, plan: EventPlan) -> bool:
+        current = self.plans.get(plan.event_id)
+        if current is not None and plan.modification_number < current.modification_number:
+            return False
+        self.plans[plan.event_id] = plan
+        return True
+
+    def remove(self, event_id: str) -> bool:
+        return self.plans.pop(event_id, None) is not None
+
+    def retain_only(self, ids: list[str]) -> list[str]:
+        gone = [event_id for event_id in self.plans if event_id not in ids]
+        for event_id in gone:
+            del self.plans[event_id]
+        return gone
+
+    def prune(self, t: datetime) -> list[str]:
+        done = [p.event_id for p in self.plans.values() if p.end is not None and p.end <= t]
+        for event_id in done:
+            del self.plans[event_id]
+        return done
+
+    @staticmethod
+    def segment_at(plan: EventPlan, t: datetime) -> Segment | None:
+        if plan.cancelled:
+            return None
+        return next((seg for seg in plan.segments if seg.covers(t)), None)
+
+    def active_event_at(self, t: datetime) -> EventPlan | None:
+        candidates = []
+        for plan in self.plans.values():
+            seg = self.segment_at(plan, t)
+            if seg is not None and (self.act_on_test or not plan.test_event):
+                rank = plan.priority or 2**32
+                first = plan.start if plan.start is not None else datetime.max.replace(tzinfo=UTC)
+                candidates.append(((-seg.level, rank, first, plan.event_id), plan))
+        return min(candidates, key=lambda item: item[0])[1] if candidates else None
+
+    def level_at(self, t: datetime) -> int:
+        plan = self.active_event_at(t)
+        seg = None if plan is None else self.segment_at(plan, t)
+        return 0 if seg is None else seg.level
+
+    def next_change_after(self, t: datetime) -> datetime | None:
+        current = self.resolved(t)
+        points: set[datetime] = set()
+        for plan in self.plans.values():
+            if not plan.cancelled:
+                points.update(seg.start for seg in plan.segments)
+                points.update(seg.end for seg in plan.segments if seg.end is not None)
+        return next((b for b in sorted(points) if b > t and self.resolved(b) != current), None)
+
+    def resolved(self, t: datetime) -> tuple[int, str | None]:
+        plan = self.active_event_at(t)
+        return (self.level_at(t), None if plan is None else plan.event_id)
+
+
+def make_plan(
+    event_id: str,
+    spans: list[tuple[int, int, int]],
+    *,
+    open_ended: bool = False,
+    mod: int = 0,
+    status: str = "far",
+    test: bool = False,
+    priority: int = 0,
+    origin: datetime = T0,
+) -> EventPlan:
+    """A plan of segments laid out as ``(gap, length, level)`` in minutes, one after another."""
+    segments: list[Segment] = []
+    cursor = origin
+    for gap, length, level in spans:
+        start = cursor + gap * MIN
+        cursor = start + length * MIN
+        segments.append(Segment(start, cursor, level))
+    if open_ended and segments:
+        segments[-1] = segments[-1]._replace(end=None)
+    return EventPlan(
+        event_id=event_id,
+        modification_number=mod,
+        status=status,
+        test_event=test,
+        priority=priority,
+        start=segments[0].start if segments else None,
+        end=segments[-1].end if segments else None,
+        offset=timedelta(0),
+        segments=tuple(segments),
+    )
+
+
+EVENT_IDS = ["a", "b", "c", "d", "e"]
+
+
+@st.composite
+def plans(draw: st.DrawFn) -> EventPlan:
+    """A plan: sorted, disjoint segments (touching or with gaps), some open-ended."""
+    first = draw(st.integers(-120, 120))
+    spans = [(first, draw(st.integers(1, 40)), draw(st.integers(0, MAX_LEVEL)))]
+    for _ in range(draw(st.integers(0, 5))):
+        gap = draw(st.sampled_from([0, 0, 1, 15]))
+        spans.append((gap, draw(st.integers(1, 40)), draw(st.integers(0, MAX_LEVEL))))
+    return make_plan(
+        draw(st.sampled_from(EVENT_IDS)),
+        spans,
+        open_ended=draw(st.integers(0, 5)) == 0,
+        mod=draw(st.integers(0, 2)),
+        status=draw(st.sampled_from(["far", "far", "active", "cancelled"])),
+        test=draw(st.integers(0, 4)) == 0,
+        priority=draw(st.sampled_from([0, 1, 2, 2**32 - 1])),
+    )
+
+
+minutes = st.integers(-150, 300).map(lambda m: T0 + m * MIN)
+operations = st.one_of(
+    st.tuples(st.just("upsert"), plans()),
+    st.tuples(st.just("upsert"), plans()),
+    st.tuples(st.just("upsert"), plans()),
+    st.tuples(st.just("remove"), st.sampled_from(EVENT_IDS)),
+    st.tuples(st.just("retain_only"), st.lists(st.sampled_from(EVENT_IDS), max_size=4)),
+    st.tuples(st.just("prune"), minutes),
+)
+
+
+def assert_same_answers(fast: Schedule, reference: ReferenceSchedule, at: datetime) -> None:
+    expected = reference.active_event_at(at)
+    assert fast.active_event_at(at) is expected, at
+    assert fast.level_at(at) == reference.level_at(at), at
+    assert fast.next_change_after(at) == reference.next_change_after(at), at
+
+
+@settings(max_examples=400, deadline=None, derandomize=True, database=None)
+@given(
+    ops=st.lists(operations, min_size=1, max_size=12),
+    probes=st.lists(minutes, min_size=1, max_size=4),
+    act_on_test=st.booleans(),
+)
+def test_fast_schedule_matches_reference_on_generated_schedules(
+    ops: list[tuple[str, Any]], probes: list[datetime], act_on_test: bool
+) -> None:
+    fast, reference = Schedule(act_on_test=act_on_test), ReferenceSchedule(act_on_test=act_on_test)
+    for name, argument in ops:
+        assert getattr(fast, name)(argument) == getattr(reference, name)(argument)
+        assert fast.plans == tuple(reference.plans.values())
+        for at in probes:
+            assert_same_answers(fast, reference, at)
+    # Walk every change as the runtime's timer does; earlier times after a prune too.
+    at: datetime | None = T0 - 3 * HOUR
+    while at is not None:
+        assert_same_answers(fast, reference, at)
+        at = fast.next_change_after(at)
+
+
+def test_switching_test_events_on_re_resolves() -> None:
+    schedule = Schedule()
+    schedule.upsert(make_plan("t", [(0, 60, 3)], test=True))
+    schedule.upsert(make_plan("real", [(0, 60, 1)]))
+    assert schedule.level_at(T0) == 1
+    schedule.act_on_test = True
+    assert schedule.level_at(T0) == 3
+
+
+def random_plans(count: int, seed: int, origin: datetime = T0) -> list[EventPlan]:
+    """``count`` overlapping events over a day: mixed levels, priorities, tests and cancels."""
+    rng = random.Random(seed)
+    out = []
+    for n in range(count):
+        spans = [(rng.randrange(-60, 1440), rng.randrange(1, 120), rng.randrange(4))]
+        spans += [
+            (rng.choice([0, 0, 5]), rng.randrange(1, 60), rng.randrange(4))
+            for _ in range(rng.randrange(3))
+        ]
+        out.append(
+            make_plan(
+                f"ev{n:04d}",
+                spans,
+                status="cancelled" if rng.random() < 0.05 else "far",
+                test=rng.random() < 0.05,
+                priority=rng.randrange(4),
+                origin=origin,
+            )
+        )
+    return out
+
+
+def test_thousand_events_next_change_matches_reference() -> None:
+    fast, reference = Schedule(), ReferenceSchedule()
+    for plan in random_plans(1000, seed=7):
+        fast.upsert(plan)
+        reference.upsert(plan)
+    rng = random.Random(11)
+    probes = [T0 + timedelta(minutes=rng.uniform(-120, 1600)) for _ in range(30)]
+    for at in probes:
+        assert_same_answers(fast, reference, at)
+    # Thirty consecutive changes from the middle of the day.
+    at: datetime | None = T0 + 12 * HOUR
+    for _ in range(30):
+        assert at is not None
+        assert_same_answers(fast, reference, at)
+        at = fast.next_change_after(at)
+    # Forgetting events (implied cancels and pruning) keeps the answers right.
+    keep = [p.event_id for p in fast.plans][::2]
+    assert fast.retain_only(keep) == reference.retain_only(keep)
+    assert fast.prune(T0 + 6 * HOUR) == reference.prune(T0 + 6 * HOUR)
+    for at in probes:
+        assert_same_answers(fast, reference, at)
+
+
+def runtime_work(schedule: Schedule | ReferenceSchedule, plans: list[EventPlan]) -> int:
+    """Comparisons made by the runtime's pattern: each event in, then every change followed.
+
+    After each event the runtime prunes, resolves the level and asks for the next change;
+    then its timer fires at every change and does the same.
+    """
+    CountingTime.compared = 0
+    now = COUNTING_T0 - HOUR
+    for plan in plans:
+        schedule.upsert(plan)
+        schedule.prune(now)
+        schedule.active_event_at(now)
+        schedule.level_at(now)
+        schedule.next_change_after(now)
+    at: datetime | None = now
+    while at is not None:
+        schedule.prune(at)
+        schedule.active_event_at(at)
+        schedule.level_at(at)
+        at = schedule.next_change_after(at)
+    return CountingTime.compared
+
+
+def one_event_of_minutes(count: int) -> list[EventPlan]:
+    return [make_plan("day", [(0, 1, 1 + n % 3) for n in range(count)], origin=COUNTING_T0)]
+
+
+def test_schedule_with_1440_intervals_evaluates_in_linear_time() -> None:
+    half = runtime_work(Schedule(), one_event_of_minutes(720))
+    full = runtime_work(Schedule(), one_event_of_minutes(1440))
+    # O(S log S): doubling S a little more than doubles the work. Quadratic would be 4x.
+    assert full < 2.5 * half, (half, full)
+    assert full < 8 * 1440 * math.log2(1440), full  # a few bisections per change
+
+
+def test_thousand_events_in_one_message_evaluate_in_near_linear_time() -> None:
+    half = runtime_work(Schedule(), random_plans(500, seed=3, origin=COUNTING_T0))
+    full = runtime_work(Schedule(), random_plans(1000, seed=3, origin=COUNTING_T0))
+    assert full < 2.8 * half, (half, full)
+
+
+def test_work_measure_detects_the_quadratic_reference() -> None:
+    # The same measure on the straightforward algorithm: doubling the intervals quadruples it,
+    # so the linear-time tests above would fail on it.
+    half = runtime_work(ReferenceSchedule(), one_event_of_minutes(60))
+    full = runtime_work(ReferenceSchedule(), one_event_of_minutes(120))
+    assert full > 3.5 * half, (half, full)
