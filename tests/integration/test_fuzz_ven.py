@@ -191,7 +191,7 @@ async def test_fuzzed_events_only_touch_configured_slots(
         event("the building was shed")
 
     # The VTN's next distribution lists no event (an implied cancel): the level drops to 0.
-    data.ven.message("oadrDistributeEvent", {"events": []})
+    data.runtime.handle_event_ids(frozenset())
     await _settle()
     await hass.async_block_till_done()
 

@@ -156,6 +156,7 @@ async def test_operator_opt_out(vtn: SimVtn, make_ven: VenFactory) -> None:
         await ven.opt_out("no-such-event")
     # A VTN restart re-serves the event: the VEN repeats its latest opt, not the first one.
     await vtn.stop()
+    await asyncio.sleep(1.5)  # at least one poll finds the VTN down
     await vtn.start()
     await wait_for(lambda: len(vtn.opts) == 3)
     assert vtn.opts[-1].opt_type == "optOut"
@@ -298,11 +299,10 @@ async def test_malformed_vtn_input_is_contained(
     poll.handlers["oadrPoll"] = original
     vtn.add_event(ven_id(ven), level=2)
     await wait_for(lambda: len(rec.events) == 2)
-    warnings = [
-        r for r in caplog.records if "malformed" in r.getMessage() and r.levelno >= logging.WARNING
+    # A local dtstart reaches the engine (which refuses it); the adapter neither fails nor logs.
+    assert not [
+        r for r in caplog.records if r.name.startswith("custom_components") and r.levelno >= 30
     ]
-    assert len(warnings) == 1
-    assert not [r for r in caplog.records if r.name.startswith("apscheduler") and r.levelno >= 40]
 
 
 async def test_stop_is_safe_in_any_state(vtn: SimVtn) -> None:

@@ -9,47 +9,61 @@ subclass keeps the library's message handling and replaces those parts:
   classified :class:`VtnError` instead of stopping the client.
 * :meth:`VenClient._exchange` replaces the HTTP layer: it classifies failures, treats an empty
   200 body as contact, and tells the owner about every success, failure and parsed message.
+* :meth:`VenClient.receive` is the one entry point for VTN bytes: the guard, then schema,
+  signature and parsing (in an executor when the body is large or signed), then the hooks.
+* oadrDistributeEvent goes to an :class:`EventBook`, which handles each event on its own.
+* Polling is this client's own task, not an APScheduler job, so a slow poll or a busy loop
+  can delay a poll but never skip one; report requests are bounded and deduplicated.
 * :meth:`VenClient.stop` works in any state and leaves no job, timer, worker or socket behind.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal
-from xml.parsers.expat import ExpatError
+from functools import partial
+from typing import Any
 
 import aiohttp
-from apscheduler.jobstores.base import JobLookupError
-from lxml.etree import XMLSyntaxError  # type: ignore[import-untyped]
-from openleadr import OpenADRClient, utils
-from openleadr.messaging import parse_message, validate_xml_schema
+from openleadr import utils
 
-from ..engine.schedule import normalise_event_id
+from . import reports
+from .decoding import EventKey, decode
 from .errors import (
     VtnCannotConnect,
     VtnError,
+    VtnMessageRefused,
     VtnRegistrationRejected,
     VtnUnknownError,
-    check_signature,
     http_status_error,
     transport_error,
 )
+from .event_exchange import DEFAULT_POLL, EventExchange, Message, RunBlocking
+from .events import EventBook, OptType
+from .guard import check_body
 
 _LOGGER = logging.getLogger(__name__)
 
-OptType = Literal["optIn", "optOut"]
-Message = tuple[str, dict[str, Any]]
 
-DEFAULT_POLL = timedelta(seconds=10)
 MAX_POLL = timedelta(hours=24)
 # A job still running at stop() gets this long to finish before it is cancelled.
 STOP_GRACE_SECONDS = 2.0
-# What malformed VTN input raises inside openleadr's parser and event/report handling.
-MALFORMED_INPUT_ERRORS = (AttributeError, KeyError, TypeError, ValueError, IndexError)
+# What malformed VTN input raises inside openleadr's parser and event/report handling
+# (OverflowError: date arithmetic on schema-valid values such as P99999999999Y).
+MALFORMED_INPUT_ERRORS = (
+    AttributeError,
+    KeyError,
+    TypeError,
+    ValueError,
+    IndexError,
+    OverflowError,
+)
+# Bodies up to this size are decoded in the loop (about 1 ms per 2 KB); larger ones and signed
+# ones (an RSA check costs ~120 ms) in an executor.
+INLINE_DECODE_BYTES = 16 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +91,18 @@ class ClientListener:
         """The VTN asked for re-registration or cancelled it, and the VEN is not registered."""
 
 
-class VenClient(OpenADRClient):  # type: ignore[misc]
+async def _in_thread(job: Callable[[], Any]) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(None, job)
+
+
+def _check_and_decode(
+    content: bytes, fingerprint: str | None, known: frozenset[EventKey]
+) -> Message:
+    check_body(content)
+    return decode(content, fingerprint, known)
+
+
+class VenClient(EventExchange):
     """An ``OpenADRClient`` that can be driven safely from Home Assistant's event loop.
 
     Construct it in an executor (the constructor reads files) and pre-set ``client_session``.
@@ -97,14 +122,17 @@ class VenClient(OpenADRClient):  # type: ignore[misc]
     report_requests: list[dict[str, Any]] | None
     incomplete_reports: dict[str, Any] | None
     pending_reports: asyncio.Queue[Any]
-    received_events: list[dict[str, Any]]
-    responded_events: dict[Any, str]
-    events_clean_up_period: float
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.listener = ClientListener()
+        self.book = EventBook(_opt_out)
+        # Set by the owner: how to run blocking work (Home Assistant's executor).
+        self.run_blocking: RunBlocking = _in_thread
+        # Kinds of refused messages already warned about; the owner may share one set.
+        self.refused_warned: set[str] = set()
         self._workers: set[asyncio.Task[None]] = set()
+        self._poll_task: asyncio.Task[None] | None = None
         self._had_contact = False
         self._stopped = False
         self._logged: set[str] = set()
@@ -141,24 +169,47 @@ class VenClient(OpenADRClient):  # type: ignore[misc]
         await self._execute_hooks("after_receive_xml", content.decode("utf-8", "replace"))
         if status != 200:
             raise http_status_error(status, url)
+        return await self.receive(content)
+
+    async def receive(self, content: bytes) -> Message | None:
+        """Turn a body from the VTN into ``(message_type, payload)``; None for an empty body.
+
+        Nothing parses the body before :func:`guard.check_body` accepted it. Raises
+        :class:`VtnMessageRefused` for a refused body (one WARNING per kind of refusal) and
+        other :class:`VtnError` subclasses for invalid, unsigned or unreadable messages.
+        """
         if not content:
             # openleadr VTNs answer an oadrResponse with an empty body (openleadr itself then
             # crashes unpacking None, client.py:1107).
             return None
+        await self._execute_hooks("before_schema_validation", content.decode("utf-8", "replace"))
+        job = partial(_check_and_decode, content, self.vtn_fingerprint, self.book.known())
         try:
-            tree = validate_xml_schema(content)
-        except XMLSyntaxError as err:
-            raise VtnUnknownError(
-                f"The VTN sent a message that is not OpenADR 2.0b: {err}"
-            ) from err
-        if self.vtn_fingerprint:
-            check_signature(tree, self.vtn_fingerprint)
-        try:
-            message_type, payload = parse_message(content)
-        except (ExpatError, *MALFORMED_INPUT_ERRORS) as err:
-            raise VtnUnknownError(f"The VTN's message could not be parsed: {err!r}") from err
+            if len(content) > INLINE_DECODE_BYTES or self.vtn_fingerprint:
+                message_type, payload = await self.run_blocking(job)
+            else:
+                message_type, payload = job()
+        except VtnMessageRefused as err:
+            self._warn_refused(err)
+            raise
+        if self.refused_warned:
+            self.refused_warned.clear()
+            _LOGGER.info("Messages from the VTN at %s are accepted again", self.vtn_url)
+        if message_type == "oadrDistributeEvent":
+            self.book.fill_known(payload)
         await self._execute_hooks("after_parse_xml", message_type, payload)
-        return str(message_type), payload
+        return message_type, payload
+
+    def _warn_refused(self, err: VtnMessageRefused) -> None:
+        if err.kind in self.refused_warned:
+            _LOGGER.debug("Refused another message from the VTN: %s", err.reason)
+            return
+        self.refused_warned.add(err.kind)
+        _LOGGER.warning(
+            "Refused a message from the VTN at %s: %s. Nothing in it was used.",
+            self.vtn_url,
+            err.reason,
+        )
 
     async def _perform_request(self, service: str, message: str) -> tuple[str | None, Any]:
         """Transport entry point of openleadr: failures become ``(None, {})`` as before."""
@@ -221,20 +272,15 @@ class VenClient(OpenADRClient):  # type: ignore[misc]
 
         Replaces ``run()``; raises :class:`VtnError` when registration fails.
         """
-        info = await self.register()
+        await self.register()
         await self.register_reports(self.reports)
         self._start_report_worker()
         await self.sync_events()
-        await self._poll()
-        self.scheduler.add_job(
-            self._poll, trigger="interval", seconds=info.poll_interval.total_seconds()
-        )
-        # openleadr's _event_status_log job is left out on purpose: it rewrites event_status
-        # in the event dicts (turning 'near' into 'far') and raises on non-UTC datetimes.
-        self.scheduler.add_job(
-            self._event_cleanup, trigger="interval", seconds=self.events_clean_up_period
-        )
+        # openleadr's _event_status_log and _event_cleanup jobs are left out on purpose: they
+        # rewrite event_status in the event dicts and raise on odd dates. APScheduler now only
+        # runs the report jobs.
         self.scheduler.start()
+        self._poll_task = self.loop.create_task(self._poll_loop(), name="openadr poll")
 
     async def create_party_reregistration(self, registration_id: str | None = None) -> None:
         """Re-register on the VTN's request without leaking the old report jobs and workers."""
@@ -247,85 +293,36 @@ class VenClient(OpenADRClient):  # type: ignore[misc]
             self.listener.registration_lost()
             return
         _LOGGER.info("Re-registered with the VTN as %s", self.ven_id)
+        self.book.forget_answers()
         await self.register_reports(self.reports)
         self._start_report_worker()
         await self.sync_events()
 
     async def on_cancel_party_registration(self, message: dict[str, Any]) -> None:
-        """Let openleadr answer the cancellation, then tell the owner if it took effect."""
-        await super().on_cancel_party_registration(message)
-        if self.registration_id is None:
-            self.listener.registration_lost()
+        """Answer the VTN's cancellation; tell the owner when it ended this registration.
 
-    # --------------------------------------------------------------------- events
-
-    async def _poll(self) -> None:
-        try:
-            await super()._poll()
-        except MALFORMED_INPUT_ERRORS as err:
-            self._log_once("poll", err)
-
-    async def _on_event(self, message: dict[str, Any]) -> None:
-        try:
-            await super()._on_event(message)
-        except MALFORMED_INPUT_ERRORS as err:
-            # e.g. a dtstart without 'Z' stays a str and breaks determine_event_status.
-            self._log_once("event", err)
-
-    async def _event_cleanup(self) -> None:
-        try:
-            await super()._event_cleanup()
-        except MALFORMED_INPUT_ERRORS as err:
-            self._log_once("cleanup", err)
-
-    async def _on_report(self, payload: dict[str, Any]) -> None:
-        """Reports from the VTN are not used (openleadr calls this without defining it)."""
-        _LOGGER.debug("Ignoring an oadrUpdateReport from the VTN")
-
-    def find_event(self, event_id: str) -> dict[str, Any] | None:
-        """Return the held event dict whose (normalised) id is ``event_id``."""
-        for event in self.received_events:
-            descriptor = event.get("event_descriptor") or {}
-            if normalise_event_id(descriptor.get("event_id")) == event_id:
-                return dict(event)
-        return None
-
-    async def send_opt(self, event_id: str, opt_type: OptType) -> None:
-        """Change this VEN's opt for a held event with an unsolicited oadrCreatedEvent.
-
-        Later re-deliveries of the same modification repeat the new opt. Raises ``KeyError``
-        for an event the VEN does not hold and :class:`VtnError` when the VTN does not accept it.
+        Replaces openleadr's handler, whose ``logger.info(type, payload)`` call fails.
         """
-        event = self.find_event(event_id)
-        if event is None:
-            raise KeyError(event_id)
-        descriptor = event["event_descriptor"]
-        raw_id = descriptor["event_id"]
-        request_id = utils.generate_id()
-        self.responded_events[raw_id] = opt_type
-        message = self._create_message(
-            "oadrCreatedEvent",
-            response={"response_code": 200, "response_description": "OK", "request_id": request_id},
-            event_responses=[
-                {
-                    "response_code": 200,
-                    "response_description": "OK",
-                    "request_id": request_id,
-                    "event_id": raw_id,
-                    "modification_number": descriptor.get("modification_number"),
-                    "opt_type": opt_type,
-                }
-            ],
+        if self.registration_id is None:
+            return
+        ours = message.get("registration_id") == self.registration_id
+        code = 200 if ours else 452
+        reply = self._create_message(
+            "oadrCanceledPartyRegistration",
+            response={
+                "response_code": code,
+                "response_description": "OK" if ours else "ERROR",
+                "request_id": message.get("request_id"),
+            },
             ven_id=self.ven_id,
+            registration_id=self.registration_id,
         )
-        reply = await self._exchange("EiEvent", message)
-        response = (reply[1].get("response") or {}) if reply is not None else {}
-        code = response.get("response_code", 200)
-        if code != 200:
-            raise VtnUnknownError(
-                f"The VTN refused {opt_type} for event {event_id}: "
-                f"{code} {response.get('response_description')}"
-            )
+        if ours:
+            self._drop_report_state()
+            self.registration_id = None
+        await self._perform_request("EiRegisterParty", reply)
+        if ours:
+            self.listener.registration_lost()
 
     # -------------------------------------------------------------------- reports
 
@@ -353,12 +350,19 @@ class VenClient(OpenADRClient):  # type: ignore[misc]
             # A failed send is dropped, as in openleadr; the listener has been told.
             await self._perform_request("EiReport", message)
 
+    async def create_report(self, response_payload: dict[str, Any]) -> None:
+        """Serve the VTN's report requests, deduplicated and bounded (openleadr does the rest)."""
+        if self.report_requests is None:
+            return  # the registration was cancelled
+        response_payload["report_requests"] = reports.dedupe(
+            list(response_payload.get("report_requests") or []), self.report_requests
+        )
+        await super().create_report(response_payload)
+        reports.enforce_limit(self.report_requests)
+
     def _drop_report_state(self) -> None:
         for request in self.report_requests or []:
-            job = request.get("job")
-            if job is not None:
-                with contextlib.suppress(JobLookupError):
-                    job.remove()
+            reports.drop_request(request)
         self.report_requests = []
         self.incomplete_reports = {}
         self.pending_reports = asyncio.Queue()
@@ -370,6 +374,10 @@ class VenClient(OpenADRClient):  # type: ignore[misc]
     async def stop(self) -> None:
         """Stop in any state: jobs finished or cancelled, workers cancelled, session closed."""
         self._stopped = True
+        poll, self._poll_task = self._poll_task, None
+        if poll is not None and poll is not asyncio.current_task():
+            poll.cancel()
+            await asyncio.gather(poll, return_exceptions=True)
         scheduler = self.scheduler
         if scheduler.running:
             scheduler.pause()
@@ -404,3 +412,8 @@ class VenClient(OpenADRClient):  # type: ignore[misc]
             return
         self._logged.add(key)
         _LOGGER.warning("Ignored malformed VTN input (%s): %r", where, err)
+
+
+async def _opt_out(event: dict[str, Any]) -> OptType:
+    """Event handler of a client whose owner did not set one."""
+    return "optOut"

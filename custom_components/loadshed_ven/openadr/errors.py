@@ -6,7 +6,8 @@ message and the runtime can log a readable reason:
 * :class:`VtnCannotConnect` - nothing usable answered (refused, timed out, wrong URL path).
 * :class:`VtnTlsError` - the TLS handshake, a certificate, a key or an authorisation failed.
 * :class:`VtnFingerprintMismatch` - the VTN's messages are not signed by the pinned certificate.
-* :class:`VtnUnknownError` - the VTN answered, but not in a way the VEN can use.
+* :class:`VtnUnknownError` - the VTN answered, but not in a way the VEN can use
+  (:class:`VtnMessageRefused`: a message refused unparsed, see ``guard.py``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,19 @@ class VtnFingerprintMismatch(VtnError):  # noqa: N818 - name used by the config 
 
 class VtnUnknownError(VtnError):
     """The VTN answered with something the VEN cannot use."""
+
+
+class VtnMessageRefused(VtnUnknownError):  # noqa: N818 - reads like its siblings
+    """A VTN message was refused before parsing (size, DTD, encoding, too many items).
+
+    ``reason`` says why in a few words; ``str(err)`` is the whole sentence.
+    """
+
+    def __init__(self, reason: str, kind: str = "refused") -> None:
+        super().__init__(f"The VTN's message was refused unparsed: {reason}.")
+        self.reason = reason
+        # What was wrong, in one word (size, encoding, declaration, events, report_requests).
+        self.kind = kind
 
 
 class VtnRegistrationRejected(VtnTlsError):  # noqa: N818 - reads like its siblings

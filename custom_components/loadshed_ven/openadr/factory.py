@@ -195,6 +195,7 @@ async def create_client(settings: VenSettings, run_blocking: RunBlocking) -> Ven
     xml_compat.install()
     built: tuple[VenClient, ssl.SSLContext | None] = await run_blocking(lambda: _build(settings))
     client, context = built
+    client.run_blocking = run_blocking
     # openleadr keeps a pre-set session (client.py:1316) instead of building its own context.
     client.client_session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(ssl=context if context is not None else True),

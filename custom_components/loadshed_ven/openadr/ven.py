@@ -22,16 +22,17 @@ from typing import Any
 from openleadr import enums, objects
 from openleadr.messaging import parse_message
 
-from ..engine.schedule import normalise_event_id
-from .client import ClientListener, OptType, RegistrationInfo, VenClient
+from .client import ClientListener, RegistrationInfo, VenClient
 from .errors import (
     VtnCannotConnect,
     VtnError,
     VtnFingerprintMismatch,
+    VtnMessageRefused,
     VtnRegistrationRejected,
     VtnTlsError,
     VtnUnknownError,
 )
+from .events import EventBook, OptType
 from .factory import (
     RunBlocking,
     VenSettings,
@@ -51,6 +52,7 @@ __all__ = [
     "VtnCannotConnect",
     "VtnError",
     "VtnFingerprintMismatch",
+    "VtnMessageRefused",
     "VtnRegistrationRejected",
     "VtnTlsError",
     "VtnUnknownError",
@@ -90,9 +92,11 @@ class VenConnection(ClientListener):
 
     ``on_event(raw_event)`` is awaited for every new event and every new modification
     (including cancellations); it gets a deep copy of openleadr's event dict and must return
-    ``"optIn"`` or ``"optOut"`` quickly, because it runs inside the poll. ``on_event_ids``
-    gets the normalised ids of every oadrDistributeEvent (an id that disappears is an implied
-    cancellation). ``meter_power`` returns the latest real power in W, or None when unknown (no
+    ``"optIn"`` or ``"optOut"`` quickly, because it runs inside the poll. It is called once per
+    (event id, modification number); one event's failure never affects another. ``on_event_ids``
+    gets the normalised ids of an oadrDistributeEvent whenever they differ from the previous
+    list, before the events are handled (an id that disappears is an implied cancellation).
+    ``meter_power`` returns the latest real power in W, or None when unknown (no
     sample is then reported). ``on_connected`` is called whenever :attr:`connected` changes.
     """
 
@@ -126,6 +130,10 @@ class VenConnection(ClientListener):
         self._connected = False
         self._failures = 0
         self._meter_failed = False
+        # The registration failure last warned about, so a repeated one is not logged again.
+        self._registration_problem: str | None = None
+        # Kinds of refused VTN messages warned about; shared by every client of this VEN.
+        self._refused_warned: set[str] = set()
         self.last_contact: datetime | None = None
         self.last_error: VtnError | None = None
         self.attempts = 0
@@ -153,7 +161,9 @@ class VenConnection(ClientListener):
         """The last report values sent to the VTN, oldest first: (sample time, W)."""
         return tuple(self._recent_reports)
 
-    def _set_connected(self, value: bool, *, stopping: bool = False) -> None:
+    def _set_connected(
+        self, value: bool, *, stopping: bool = False, reason: str | None = None
+    ) -> None:
         if value == self._connected:
             return
         self._connected = value
@@ -161,7 +171,9 @@ class VenConnection(ClientListener):
             _LOGGER.info("Connected to the VTN at %s", self._settings.vtn_url)
         elif not stopping:
             _LOGGER.warning(
-                "Lost contact with the VTN at %s: %s", self._settings.vtn_url, self.last_error
+                "Lost contact with the VTN at %s: %s",
+                self._settings.vtn_url,
+                reason or self.last_error or "no usable reply",
             )
         if self._on_connected is not None:
             self._on_connected(value)
@@ -184,31 +196,15 @@ class VenConnection(ClientListener):
         if self._failures >= self._failures_before_offline:
             self._set_connected(False)
 
-    def message(self, message_type: str, payload: dict[str, Any]) -> None:
-        """Pass the id set of every event distribution on, before openleadr dispatches it."""
-        if message_type != "oadrDistributeEvent" or self._on_event_ids is None:
-            return
-        events = payload.get("events") or []
-        if isinstance(events, dict):
-            events = [events]
-        ids = set()
-        for event in events:
-            descriptor = event.get("event_descriptor") if isinstance(event, dict) else None
-            if isinstance(descriptor, dict):
-                event_id = normalise_event_id(descriptor.get("event_id"))
-                if event_id is not None:
-                    ids.add(event_id)
-        self._on_event_ids(frozenset(ids))
-
     def registration_lost(self) -> None:
         """Wake the supervisor to build a fresh client (never stop from inside a poll job)."""
-        self._set_connected(False)
+        self._set_connected(False, reason="the VTN ended this VEN's registration")
         if self._lost is not None:
             self._lost.set()
 
     # ---------------------------------------------------------- callbacks
 
-    async def _handle_event(self, event: dict[str, Any]) -> str:
+    async def _handle_event(self, event: dict[str, Any]) -> OptType:
         try:
             result = await self._on_event(copy.deepcopy(event))
         except Exception:  # a failing handler must not stop the poll
@@ -286,7 +282,7 @@ class VenConnection(ClientListener):
                 if await self._connect():
                     attempt = 0
                     await lost.wait()
-                    _LOGGER.info("Registration with the VTN lost; registering again")
+                    _LOGGER.debug("Registration with the VTN lost; registering again")
                     await self._drop_client()
                     # Back off here too, so a VTN that keeps dropping the VEN is not hammered.
                 delay = self._backoff.delay(attempt)
@@ -306,8 +302,9 @@ class VenConnection(ClientListener):
             self._attempt_failed(err)
             return False
         client.listener = self
-        client.add_handler("on_event", self._handle_event)
-        client.add_handler("on_update_event", self._handle_event)
+        client.book = EventBook(self._handle_event, self._on_event_ids)
+        client.refused_warned = self._refused_warned
+        client.run_blocking = self._run_blocking
         if self._meter_power is not None:
             _add_power_report(client, self._sample, self._resource_id)
             client.add_hook("before_send_xml", self._record_report)
@@ -324,6 +321,7 @@ class VenConnection(ClientListener):
             self._attempt_failed(VtnCannotConnect("The registration with the VTN timed out."))
             return False
         self.last_error = None
+        self._registration_problem = None
         self._set_connected(True)
         _LOGGER.info(
             "Registered with the VTN as %s, polling every %s", client.ven_id, client.poll_frequency
@@ -331,8 +329,10 @@ class VenConnection(ClientListener):
         return True
 
     def _attempt_failed(self, err: VtnError) -> None:
-        previous, self.last_error = self.last_error, err
-        if previous is None or str(previous) != str(err):
+        # Not compared with last_error: failure() has already stored this very error there.
+        self.last_error = err
+        if self._registration_problem != str(err):
+            self._registration_problem = str(err)
             _LOGGER.warning("Cannot register with the VTN (will retry): %s", err)
         else:
             _LOGGER.debug("Registration attempt %d failed: %s", self.attempts, err)

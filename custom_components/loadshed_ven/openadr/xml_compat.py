@@ -40,8 +40,12 @@ def _strip_xmlns(node: Any) -> Any:
     return node
 
 
-def _parse(*args: Any, **kwargs: Any) -> Any:
+def parse_xml(*args: Any, **kwargs: Any) -> Any:
+    """``xmltodict.parse`` with 0.13's output under any installed xmltodict version."""
     return _strip_xmlns(xmltodict.parse(*args, **kwargs))
+
+
+_parse = parse_xml
 
 
 # A module-like object: the real module's attributes, with ``parse`` replaced.

@@ -1,0 +1,85 @@
+"""Keep the VTN's report requests bounded and free of duplicates.
+
+openleadr schedules one job per request it is sent, so a VTN asking for the VEN's single report
+2,000 times made 2,000 jobs that starved the event loop. A message with more than
+``MAX_REPORT_REQUESTS`` requests is refused unparsed (``guard.py``); here a request replaces an
+earlier one with the same id or the same report, granularity and back duration, and at most
+``MAX_REPORT_REQUESTS`` requests stay active (the oldest are cancelled first).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+from apscheduler.jobstores.base import JobLookupError
+
+from .guard import MAX_REPORT_REQUESTS
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def _request_key(request: dict[str, Any]) -> tuple[str, str, str] | None:
+    specifier = request.get("report_specifier")
+    if not isinstance(specifier, dict):
+        return None
+    return (
+        str(specifier.get("report_specifier_id")),
+        str(specifier.get("granularity")),
+        str(specifier.get("report_back_duration")),
+    )
+
+
+def _active_key(active: dict[str, Any]) -> tuple[str, str, str]:
+    return (
+        str(active.get("report_specifier_id")),
+        str(active.get("granularity")),
+        str(active.get("report_back_duration")),
+    )
+
+
+def drop_request(active: dict[str, Any]) -> None:
+    """Unschedule one active request's job."""
+    job = active.get("job")
+    if job is not None:
+        with contextlib.suppress(JobLookupError):
+            job.remove()
+
+
+def dedupe(requests: list[Any], active: list[dict[str, Any]]) -> list[Any]:
+    """Return ``requests`` without duplicates, dropping the active requests they replace.
+
+    ``active`` (openleadr's ``report_requests``) is changed in place.
+    """
+    kept: dict[object, dict[str, Any]] = {}
+    for request in requests:
+        if not isinstance(request, dict):
+            continue
+        request_id = str(request.get("report_request_id"))
+        key = _request_key(request)
+        for other_id, other in list(kept.items()):
+            if other_id == request_id or (key is not None and _request_key(other) == key):
+                del kept[other_id]
+        kept[request_id] = request
+    if len(kept) < len(requests):
+        _LOGGER.debug("Ignored %d duplicate report requests", len(requests) - len(kept))
+    ids = set(kept)
+    keys = {_request_key(request) for request in kept.values()}
+    for old in list(active):
+        if str(old.get("report_request_id")) in ids or _active_key(old) in keys:
+            drop_request(old)
+            active.remove(old)
+    return list(kept.values())
+
+
+def enforce_limit(active: list[dict[str, Any]]) -> None:
+    """Cancel the oldest active requests beyond ``MAX_REPORT_REQUESTS``."""
+    while len(active) > MAX_REPORT_REQUESTS:
+        old = active.pop(0)
+        drop_request(old)
+        _LOGGER.info(
+            "Dropped the oldest report request %s: at most %d are served",
+            old.get("report_request_id"),
+            MAX_REPORT_REQUESTS,
+        )
