@@ -46,6 +46,11 @@ SERVICE_DASHBOARD: Final = "dashboard"
 OPEN_STATUSES: Final = frozenset({"scheduled", "active"})
 # How many point keys an error message lists before it stops.
 MAX_LISTED: Final = 5
+# A manual shed is an operator's stop-gap, not a schedule: a week covers a long weekend or a
+# holiday closure, and anything longer belongs in the VTN's program. It also keeps the end
+# time far inside what a datetime can hold (9,000 years would overflow).
+MAX_DURATION: Final = timedelta(days=7)
+MIN_DURATION: Final = timedelta(seconds=1)
 
 _ENTRY_FIELD: Final[dict[vol.Marker, Any]] = {
     vol.Required(ATTR_CONFIG_ENTRY_ID): selector.ConfigEntrySelector({"integration": DOMAIN})
@@ -53,8 +58,10 @@ _ENTRY_FIELD: Final[dict[vol.Marker, Any]] = {
 SHED_SCHEMA: Final = vol.Schema(
     {
         **_ENTRY_FIELD,
-        vol.Optional(ATTR_LEVEL): vol.All(vol.Coerce(int), vol.Range(min=1, max=3)),
-        vol.Optional(ATTR_DURATION): vol.All(cv.time_period, vol.Range(min=timedelta(seconds=1))),
+        # Checked by the handler, so that a refusal is a translated ServiceValidationError
+        # rather than a bare voluptuous message (or an OverflowError from timedelta).
+        vol.Optional(ATTR_LEVEL): cv.match_all,
+        vol.Optional(ATTR_DURATION): cv.match_all,
     }
 )
 RELEASE_ALL_SCHEMA: Final = vol.Schema(_ENTRY_FIELD)
@@ -85,6 +92,56 @@ def get_runtime(call: ServiceCall) -> LoadshedRuntime:
             translation_placeholders={"config_entry": entry.title},
         )
     return entry.runtime_data.runtime
+
+
+def parse_level(raw: object) -> int:
+    """A SIMPLE level 1-3 given as a whole number; refuses 1.5, ``true`` and the like.
+
+    Numbers arrive as int, float (``2.0`` from a number selector) or text (templates).
+    """
+    level: int | None = None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        level = raw
+    elif isinstance(raw, float) and raw.is_integer():
+        level = int(raw)
+    elif isinstance(raw, str) and raw.strip().isdigit() and len(raw.strip()) <= 2:
+        level = int(raw.strip())
+    if level is None or not 1 <= level <= 3:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_level",
+            translation_placeholders={"level": str(raw)[:40]},
+        )
+    return level
+
+
+def parse_duration(raw: object) -> timedelta:
+    """A duration of 1 second to :data:`MAX_DURATION` in any form HA accepts for a period."""
+    duration: timedelta | None = None
+    invalid = isinstance(raw, bool)  # time_period would read true as 1 second
+    if not invalid:
+        try:
+            duration = cv.time_period(raw)
+        except OverflowError:  # beyond what a timedelta holds: certainly too long
+            duration = None
+        except (vol.Invalid, ValueError, TypeError):
+            invalid = True
+    if invalid:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_duration",
+            translation_placeholders={"duration": str(raw)[:40]},
+        )
+    if duration is None or not MIN_DURATION <= duration <= MAX_DURATION:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="duration_out_of_range",
+            translation_placeholders={
+                "duration": str(raw)[:40],
+                "max_days": str(MAX_DURATION.days),
+            },
+        )
+    return duration
 
 
 def report_response(report: ApplyReport) -> ServiceResponse:
@@ -158,9 +215,10 @@ def async_setup_services(hass: HomeAssistant) -> None:
 
     async def shed(call: ServiceCall) -> ServiceResponse:
         runtime = get_runtime(call)
-        report = await async_shed(
-            runtime, call.data.get(ATTR_LEVEL), call.data.get(ATTR_DURATION), call.context
-        )
+        raw_level, raw_duration = call.data.get(ATTR_LEVEL), call.data.get(ATTR_DURATION)
+        level = None if raw_level is None else parse_level(raw_level)
+        duration = None if raw_duration is None else parse_duration(raw_duration)
+        report = await async_shed(runtime, level, duration, call.context)
         if call.return_response:
             return report_response(report)
         raise_for_failures(report, "shed_failed")

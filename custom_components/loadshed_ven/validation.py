@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from ipaddress import IPv4Network
 from typing import Any
 from urllib.parse import urlparse
 
@@ -39,6 +40,7 @@ from .const import (
     CONF_INSTANCE,
     CONF_INTERFACE,
     CONF_KEY,
+    CONF_MAX_KW,
     CONF_METER_INTERVAL,
     CONF_OBJECT_TYPE,
     CONF_POINT_MODE,
@@ -50,8 +52,9 @@ from .const import (
     CONF_VTN_FINGERPRINT,
     CONF_VTN_URL,
 )
-from .engine.points import OverridePoint, PointError, expand_seed, parse_bulk
-from .modbus.meter import MeterError, ModbusMeter
+from .engine.point_text import expand_seed, parse_bulk
+from .engine.points import OverridePoint, PointError
+from .modbus.meter import ImplausibleReadingError, MeterError, ModbusMeter, check_plausible
 from .openadr.ven import (
     VtnCannotConnect,
     VtnError,
@@ -211,7 +214,9 @@ def _line_errors(errors: list[Any]) -> dict[str, str]:
     return {"errors": "\n".join(shown)}
 
 
-def seed_points(user_input: Mapping[str, Any]) -> list[OverridePoint]:
+def seed_points(
+    user_input: Mapping[str, Any], local_network: IPv4Network | None = None
+) -> list[OverridePoint]:
     """One definition over many addresses (the seed's way)."""
     try:
         points, errors = expand_seed(
@@ -220,6 +225,7 @@ def seed_points(user_input: Mapping[str, Any]) -> list[OverridePoint]:
             int(user_input[CONF_INSTANCE]),
             int(user_input[CONF_PRIORITY]),
             str(user_input[CONF_VALUE]).strip(),
+            local_network=local_network,
         )
     except PointError as err:
         target = {
@@ -235,9 +241,11 @@ def seed_points(user_input: Mapping[str, Any]) -> list[OverridePoint]:
     return points
 
 
-def bulk_points(user_input: Mapping[str, Any]) -> list[OverridePoint]:
+def bulk_points(
+    user_input: Mapping[str, Any], local_network: IPv4Network | None = None
+) -> list[OverridePoint]:
     """One point per line."""
-    points, errors = parse_bulk(str(user_input[CONF_BULK]))
+    points, errors = parse_bulk(str(user_input[CONF_BULK]), local_network)
     if errors:
         raise FlowError(CONF_BULK, "invalid_points", _line_errors(errors))
     if not points:
@@ -272,19 +280,35 @@ async def read_meter(meter: Mapping[str, Any]) -> float:
     client = ModbusMeter(settings.meter_config(meter))
     try:
         return await client.read_kw()
+    except ImplausibleReadingError as err:
+        raise FlowError(CONF_MAX_KW, "meter_implausible", _implausible(err)) from None
     except MeterError as err:
         raise FlowError(BASE, "meter_failed", {"error": str(err)}) from None
     finally:
         client.close()
 
 
-def check_meter_entity(hass: HomeAssistant, entity_id: str) -> None:
-    """The sensor exists and reports a power value in W, kW or MW."""
+def check_meter_entity(hass: HomeAssistant, entity_id: str, max_kw: float) -> None:
+    """The sensor exists and reports a plausible power value in W, kW or MW."""
     state = hass.states.get(entity_id)
     if state is None or state.state in (STATE_UNAVAILABLE, STATE_UNKNOWN):
         raise FlowError("meter_entity", "meter_entity_unavailable")
-    if state.attributes.get("unit_of_measurement") not in ("W", "kW", "MW"):
+    unit = state.attributes.get("unit_of_measurement")
+    if unit not in _TO_KW:
         raise FlowError("meter_entity", "meter_entity_unit")
+    try:
+        check_plausible(float(state.state) * _TO_KW[unit], max_kw)
+    except ValueError:
+        raise FlowError("meter_entity", "meter_entity_unavailable") from None
+    except ImplausibleReadingError as err:
+        raise FlowError(CONF_MAX_KW, "meter_implausible", _implausible(err)) from None
+
+
+_TO_KW = {"W": 0.001, "kW": 1.0, "MW": 1000.0}
+
+
+def _implausible(err: ImplausibleReadingError) -> dict[str, str]:
+    return {"value": f"{err.value:g}", "limit": f"{err.limit:g}"}
 
 
 # ---- the entry --------------------------------------------------------------------------

@@ -7,18 +7,16 @@ from typing import Any
 
 import pytest
 
+from custom_components.loadshed_ven.engine.point_text import LineError, expand_seed, parse_bulk
 from custom_components.loadshed_ven.engine.points import (
     DEFAULT_PRIORITY,
-    LineError,
     OverridePoint,
     PointError,
     check_instance,
     check_priority,
     coerce_value,
-    expand_seed,
     normalise_address,
     normalise_object_type,
-    parse_bulk,
     point_from_dict,
     point_to_dict,
     value_for_level,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-import voluptuous as vol
 from homeassistant.components.button.const import SERVICE_PRESS
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import ATTR_ENTITY_ID, STATE_OFF, STATE_ON
@@ -214,20 +213,18 @@ async def test_actions_validate_the_entry(
                 DOMAIN, service, {"config_entry_id": "missing"}, blocking=True
             )
         assert err.value.translation_key == "invalid_config_entry"
-    with pytest.raises(vol.Invalid):
-        await hass.services.async_call(
-            DOMAIN,
-            "shed",
-            {"config_entry_id": init_integration.entry_id, "level": 4},
-            blocking=True,
-        )
-    with pytest.raises(vol.Invalid):
-        await hass.services.async_call(
-            DOMAIN,
-            "shed",
-            {"config_entry_id": init_integration.entry_id, "duration": 0},
-            blocking=True,
-        )
+    for field, value, key in (
+        ("level", 4, "invalid_level"),
+        ("duration", 0, "duration_out_of_range"),
+    ):
+        with pytest.raises(ServiceValidationError) as err:
+            await hass.services.async_call(
+                DOMAIN,
+                "shed",
+                {"config_entry_id": init_integration.entry_id, field: value},
+                blocking=True,
+            )
+        assert err.value.translation_key == key
 
     assert await hass.config_entries.async_unload(init_integration.entry_id)
     assert init_integration.state is ConfigEntryState.NOT_LOADED
@@ -306,3 +303,89 @@ def test_failure_lists_are_shortened() -> None:
     assert placeholders["count"] == "8"
     assert placeholders["points"] == ", ".join(keys[:5]) + ", …"
     raise_for_failures(ApplyReport(written=keys), "shed_failed")  # nothing failed: no error
+
+
+@pytest.mark.parametrize("level", [1.5, 2.9, True, "1.5", "two", 0, -1, [1]])
+async def test_shed_refuses_fractional_level(
+    hass: HomeAssistant,
+    building: SimBuilding,
+    init_integration: MockConfigEntry,
+    level: object,
+) -> None:
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "shed",
+            {"config_entry_id": init_integration.entry_id, "level": level},
+            blocking=True,
+        )
+    assert err.value.translation_key == "invalid_level"
+    assert err.value.translation_domain == DOMAIN
+    assert setpoints(building) == [None] * 4  # nothing was written
+
+
+@pytest.mark.parametrize("level", [2, 2.0, "2"])
+async def test_shed_accepts_whole_number_level_in_any_form(
+    hass: HomeAssistant,
+    building: SimBuilding,
+    init_integration: MockConfigEntry,
+    level: object,
+) -> None:
+    await hass.services.async_call(
+        DOMAIN,
+        "shed",
+        {"config_entry_id": init_integration.entry_id, "level": level},
+        blocking=True,
+    )
+    assert setpoints(building) == [80.0] * 4
+
+
+@pytest.mark.parametrize(
+    ("duration", "key"),
+    [
+        (10**12, "duration_out_of_range"),
+        (1e20, "duration_out_of_range"),  # beyond what a timedelta holds
+        ({"days": 9000 * 365}, "duration_out_of_range"),
+        ({"days": 10**12}, "duration_out_of_range"),
+        ("2000000000:00:00", "duration_out_of_range"),
+        ({"days": 7, "seconds": 1}, "duration_out_of_range"),
+        (-5, "duration_out_of_range"),
+        ("soon", "invalid_duration"),
+        (True, "invalid_duration"),
+    ],
+)
+async def test_shed_refuses_overflowing_duration(
+    hass: HomeAssistant,
+    building: SimBuilding,
+    init_integration: MockConfigEntry,
+    duration: object,
+    key: str,
+) -> None:
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "shed",
+            {"config_entry_id": init_integration.entry_id, "duration": duration},
+            blocking=True,
+        )
+    assert err.value.translation_key == key
+    if key == "duration_out_of_range":
+        assert (err.value.translation_placeholders or {})["max_days"] == "7"
+    assert setpoints(building) == [None] * 4
+
+
+async def test_shed_accepts_the_longest_duration(
+    hass: HomeAssistant, building: SimBuilding, init_integration: MockConfigEntry
+) -> None:
+    entry = init_integration
+    await hass.services.async_call(
+        DOMAIN,
+        "shed",
+        {"config_entry_id": entry.entry_id, "duration": {"days": 7}},
+        blocking=True,
+    )
+    assert setpoints(building) == [78.0] * 4
+    await hass.async_block_till_done()
+    start = datetime.fromisoformat(state_of(hass, entity_id(hass, entry, "sensor", "event_start")))
+    end = datetime.fromisoformat(state_of(hass, entity_id(hass, entry, "sensor", "event_end")))
+    assert end - start == timedelta(days=7)

@@ -7,7 +7,6 @@ int for multi-state (see :mod:`..engine.points`).
 from __future__ import annotations
 
 import ipaddress
-import math
 import re
 import struct
 from collections.abc import Sequence
@@ -18,7 +17,7 @@ from bacpypes3.basetypes import BinaryPV
 from bacpypes3.primitivedata import Null, Real, Unsigned
 
 from ..engine.overrides import FailureKind
-from ..engine.points import OverridePoint, PointValue
+from ..engine.points import OverridePoint, PointValue, fits_real
 
 PRIORITY_SLOTS: Final = 16
 MAX_UNSIGNED: Final = 2**32 - 1
@@ -54,8 +53,11 @@ def encode(point: OverridePoint, value: PointValue) -> Any:
     if kind == "analog":
         if isinstance(value, bool) or not isinstance(value, float | int):
             raise ValueMismatchError(f"{point.object_type} needs a number, not {value!r}")
-        if not math.isfinite(value):
-            raise ValueMismatchError(f"{point.object_type} needs a finite number, not {value!r}")
+        if not fits_real(value):
+            # bacpypes3 would raise OverflowError deep in the encoder instead.
+            raise ValueMismatchError(
+                f"{point.object_type} needs a finite number a REAL can hold, not {value!r}"
+            )
         return Real(float(value))
     if kind == "binary":
         if value not in _BINARY_STATES:

@@ -1,37 +1,12 @@
 """Override point definitions: which BACnet object to command, at which priority and to what.
 
-A point is validated and normalised when it is built, so an :class:`OverridePoint` that
-exists is always writable as defined.
+A point is validated and normalised when it is built: an :class:`OverridePoint` that exists has
+a valid address, object type, instance and priority, and values of the right kind.
+:func:`check_configured` adds what configuration must pass as well (analog values that fit a
+BACnet REAL; not the network or directed-broadcast address of the VEN's subnet). Those checks
+stay out of :class:`OverridePoint` itself so that an override already recorded stays readable.
 
-Bulk text grammar (``parse_bulk``), one point per line, fields separated by commas,
-spaces around fields ignored::
-
-    address, object type, instance, priority, value1[, value2, value3][, name]
-
-* Blank lines and lines starting with ``#`` are ignored. There are no trailing
-  comments: ``#`` inside a line belongs to the field (``Zone #3``).
-* address: an IPv4 literal ``192.168.1.20``, optionally with a port
-  ``192.168.1.20:47809`` (the default port 47808 is dropped when normalising), or a
-  routed device ``network:MAC`` such as ``12345:2`` (network 1-65534, MAC 0-254 in
-  decimal or as ``0x02``). Host names are refused because resolving them would block,
-  and IPv6 is not supported.
-* object type: analog-value, analog-output, binary-value, binary-output,
-  multi-state-value or multi-state-output, in any case, with or without ``-``/``_``/
-  spaces (so BAC0's ``analogValue`` works), or the short forms AV, AO, BV, BO, MSV, MSO.
-* instance: 0-4194302.
-* priority: 8-16; left empty it is 10. 1-7 are refused (life safety, critical
-  equipment, above the manual operator).
-* After the priority come ONE value (used for levels 1, 2 and 3) or THREE values
-  (levels 1, 2, 3), then optionally a name, so the field count decides::
-
-      5 fields: value              6 fields: value, name
-      7 fields: v1, v2, v3         8 fields: v1, v2, v3, name
-
-  With 6 fields the last one must not itself be a valid value, which catches a
-  forgotten third value. A name cannot contain commas.
-* Values: analog points take a finite number (``80``, ``72.5``, ``-3``); binary points
-  take ``active``/``inactive``, ``on``/``off`` or ``1``/``0``, stored as
-  ``active``/``inactive``; multi-state points take a state number from 1.
+The text forms the config flow takes are parsed in :mod:`.point_text`.
 """
 
 from __future__ import annotations
@@ -39,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator
+import struct
 from dataclasses import dataclass
 from typing import Final
 
@@ -47,6 +22,9 @@ DEFAULT_PRIORITY: Final = 10
 DEFAULT_PORT: Final = 47808
 MAX_INSTANCE: Final = 4194302  # 4194303 is reserved for "uninitialised"
 MAX_STATE: Final = 2**32 - 1
+MAX_REAL: Final = 3.4028234663852886e38  # the largest finite IEEE-754 single
+# /31 and /32 have no network or broadcast address (RFC 3021): every address is a host.
+MAX_BROADCAST_PREFIX: Final = 30
 
 PointValue = float | int | str
 """float for analog, ``"active"``/``"inactive"`` for binary, int for multi-state."""
@@ -76,6 +54,9 @@ _BINARY: Final = {
     "off": "inactive",
     "0": "inactive",
 }
+_LIMITED_BROADCAST: Final = ipaddress.IPv4Address("255.255.255.255")
+_TYPE_SEPARATORS: Final = re.compile(r"[-_\s]")
+_DIGITS: Final = re.compile(r"[0-9]{1,10}")
 _ADDRESS_HELP: Final = (
     "use an IPv4 address such as 192.168.1.20 (optionally with :port) or a routed "
     "address network:MAC such as 12345:2; host names are not accepted"
@@ -89,18 +70,6 @@ class PointError(ValueError):
         """Store the message and the field."""
         super().__init__(message)
         self.field = field
-
-
-@dataclass(frozen=True, slots=True)
-class LineError:
-    """A problem on one line (1-based) of a text definition."""
-
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        """Return ``line N: message``."""
-        return f"line {self.line}: {self.message}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -197,24 +166,24 @@ def normalise_address(text: str) -> str:
             ip = ipaddress.IPv4Address(host)
         except ValueError:
             raise _address_error(text, f"'{host}' is not an IPv4 address") from None
-        if ip.is_unspecified or ip.is_multicast or ip == ipaddress.IPv4Address("255.255.255.255"):
+        if ip.is_unspecified or ip.is_multicast or ip == _LIMITED_BROADCAST:
             raise _address_error(text, f"{ip} is not a device address")
         if not sep:
             return str(ip)
-        port = _small_int(port_text)
+        port = small_int(port_text)
         if port is None or not 1 <= port <= 65535:
             raise _address_error(text, f"port '{port_text}' is not a number 1-65535")
         return str(ip) if port == DEFAULT_PORT else f"{ip}:{port}"
     network_text, sep, mac_text = text.partition(":")
     if not sep:
         raise _address_error(text, "this is neither an IPv4 address nor network:MAC")
-    network = _small_int(network_text)
+    network = small_int(network_text)
     if network is None or not 1 <= network <= 65534:
         raise _address_error(text, f"network '{network_text}' is not a number 1-65534")
     if re.fullmatch(r"0[xX][0-9a-fA-F]{1,2}", mac_text):
         mac: int | None = int(mac_text, 16)
     else:
-        mac = _small_int(mac_text)
+        mac = small_int(mac_text)
     if mac is None or not 0 <= mac <= 254:
         raise _address_error(text, f"MAC '{mac_text}' is not a number 0-254 (or 0x00-0xFE)")
     return f"{network}:{mac}"
@@ -222,7 +191,9 @@ def normalise_address(text: str) -> str:
 
 def normalise_object_type(text: str) -> str:
     """Return the bacpypes3 (hyphenated) name of a supported object type."""
-    compact = re.sub(r"[-_\s]", "", text).lower()
+    if text in _KINDS:  # already normal: the common case, once per field of every point
+        return text
+    compact = _TYPE_SEPARATORS.sub("", text).lower()
     if compact in _TYPE_ALIASES:
         return _TYPE_ALIASES[compact]
     raise PointError(
@@ -273,144 +244,60 @@ def coerce_value(object_type: str, value: object, level: int | None = None) -> P
         if isinstance(token, str) and token.strip().lower() in _BINARY:
             return _BINARY[token.strip().lower()]
         raise PointError(f"{where} {value!r} is not active/inactive (on/off, 1/0)", "value")
-    state = _small_int(value.strip()) if isinstance(value, str) else value
+    state = small_int(value.strip()) if isinstance(value, str) else value
     if isinstance(state, bool) or not isinstance(state, int) or not 1 <= state <= MAX_STATE:
         raise PointError(f"{where} {value!r} is not a state number (1 or more)", "value")
     return state
 
 
-def parse_bulk(text: str) -> tuple[list[OverridePoint], list[LineError]]:
-    """Parse the bulk grammar described in the module docstring."""
-    return _collect((lineno, _attempt(_parse_line, line)) for lineno, line in _content_lines(text))
+def check_configured(
+    point: OverridePoint, local_network: ipaddress.IPv4Network | None = None
+) -> OverridePoint:
+    """Return ``point`` if it may be configured; raises PointError naming the problem.
 
-
-def expand_seed(
-    addresses_text: str,
-    object_type: str,
-    instance: int,
-    priority: int,
-    value: object,
-    *,
-    name: str | None = None,
-) -> tuple[list[OverridePoint], list[LineError]]:
-    """Apply one point definition (one value for every level) to many device addresses.
-
-    Addresses are separated by newlines and/or commas; blank entries and ``#`` lines
-    are skipped. The shared definition is checked first and raises PointError (its
-    ``field`` says which input); address problems come back as line errors.
+    Analog values must fit a BACnet REAL; an IPv4 device address must not be the network
+    or directed-broadcast address of ``local_network`` (the BACnet interface's subnet).
     """
-    object_type = normalise_object_type(object_type)
-    check_instance(instance)
-    check_priority(priority)
-    level_value = coerce_value(object_type, value)
-
-    def build(address: str) -> OverridePoint:
-        return OverridePoint(
-            address=address,
-            object_type=object_type,
-            instance=instance,
-            priority=priority,
-            values=(level_value, level_value, level_value),
-            name=name,
-        )
-
-    return _collect(
-        (lineno, _attempt(build, address))
-        for lineno, line in _content_lines(addresses_text)
-        for address in filter(None, (part.strip() for part in line.split(",")))
-    )
-
-
-def _content_lines(text: str) -> Iterator[tuple[int, str]]:
-    """Yield (1-based line number, stripped line), skipping blank and ``#`` lines."""
-    for lineno, line in enumerate(text.splitlines(), 1):
-        stripped = line.strip()
-        if stripped and not stripped.startswith("#"):
-            yield lineno, stripped
+    if point.kind == "analog":
+        for level, value in enumerate(point.values, 1):
+            if not fits_real(value):
+                raise PointError(
+                    f"level {level} value {value!r} is beyond what a BACnet REAL holds "
+                    f"(single precision, at most ±{MAX_REAL:.7g})",
+                    "value",
+                )
+    if local_network is not None and local_network.prefixlen <= MAX_BROADCAST_PREFIX:
+        # The address is normalised, so comparing text is exact (and cheap for 5,000 points).
+        host = point.address.partition(":")[0]
+        for special, what in (
+            (local_network.broadcast_address, "broadcast"),
+            (local_network.network_address, "network"),
+        ):
+            if host == str(special):
+                raise _address_error(
+                    point.address, f"{special} is the {what} address of {local_network}"
+                )
+    return point
 
 
-def _collect(
-    results: Iterable[tuple[int, OverridePoint | str]],
-) -> tuple[list[OverridePoint], list[LineError]]:
-    """Split parse results into points and line errors, refusing duplicate keys."""
-    points: list[OverridePoint] = []
-    errors: list[LineError] = []
-    seen: dict[str, int] = {}
-    for lineno, result in results:
-        if isinstance(result, str):
-            errors.append(LineError(lineno, result))
-        elif result.key in seen:
-            errors.append(LineError(lineno, _duplicate(result, seen[result.key])))
-        else:
-            seen[result.key] = lineno
-            points.append(result)
-    return points, errors
-
-
-def _parse_line(line: str) -> OverridePoint:
-    fields = [field.strip() for field in line.split(",")]
-    if not 5 <= len(fields) <= 8:
-        raise PointError(
-            f"found {len(fields)} fields; expected: address, object type, instance, "
-            "priority, then one value or three values, then an optional name "
-            "(names cannot contain commas)"
-        )
-    address, type_text, instance_text, priority_text, *tail = fields
-    object_type = normalise_object_type(type_text)
-    instance = _small_int(instance_text)
-    if instance is None:
-        raise PointError(f"instance '{instance_text}' is not a whole number", "instance")
-    priority = DEFAULT_PRIORITY if not priority_text else _small_int(priority_text)
-    if priority is None:
-        raise PointError(f"priority '{priority_text}' is not a whole number 8-16", "priority")
-    name = tail.pop() if len(tail) in (2, 4) else None
-    if name is not None and len(tail) == 1 and _is_value(object_type, name):
-        raise PointError(
-            f"two values given ({tail[0]}, {name}); give one value for all levels or three "
-            "values for levels 1, 2, 3",
-            "value",
-        )
-    values = (tail[0], tail[0], tail[0]) if len(tail) == 1 else (tail[0], tail[1], tail[2])
-    for level, text in enumerate(values, 1):
-        if not text:
-            raise PointError(f"level {level} value is empty", "value")
-    return OverridePoint(
-        address=address,
-        object_type=object_type,
-        instance=instance,
-        priority=priority,
-        values=values,
-        name=name,
-    )
-
-
-def _attempt[**P, T](fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T | str:
-    """Run ``fn``; a PointError becomes its message."""
-    try:
-        return fn(*args, **kwargs)
-    except PointError as err:
-        return str(err)
-
-
-def _is_value(object_type: str, text: str) -> bool:
-    try:
-        coerce_value(object_type, text)
-    except PointError:
+def fits_real(value: object) -> bool:
+    """Whether ``value`` is a number an IEEE-754 single (a BACnet REAL) can hold."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return False
-    return True
-
-
-def _duplicate(point: OverridePoint, first_line: int) -> str:
-    return f"{point.key} is already defined on line {first_line} (same device, object and instance)"
+    try:
+        packed = struct.pack(">f", value)
+    except (OverflowError, struct.error):
+        return False
+    return math.isfinite(struct.unpack(">f", packed)[0])
 
 
 def _address_error(text: str, detail: str) -> PointError:
     return PointError(f"address '{text}': {detail}; {_ADDRESS_HELP}", "address")
 
 
-def _small_int(text: str) -> int | None:
+def small_int(text: str) -> int | None:
     """Parse plain decimal digits (no sign, no spaces, at most 10 digits)."""
-    return int(text) if re.fullmatch(r"[0-9]{1,10}", text) else None
+    return int(text) if _DIGITS.fullmatch(text) else None
 
 
 def _number(value: object) -> float | None:
