@@ -5,9 +5,12 @@ and the holding registers, and is computed afresh on every read from a simple lo
 
     kW = max(0, base_kw - kw_per_override * overrides())
 
-so that overriding BACnet points visibly sheds load. Two faults can be switched on at any time:
-``silent`` (requests are accepted but never answered, so clients time out) and ``nan``
-(the meter serves NaN). Writes are refused with exception code 2 (illegal address).
+so that overriding BACnet points visibly sheds load. Faults can be switched on at any time:
+``silent`` (requests are accepted but never answered, so clients time out), ``nan`` (the meter
+serves NaN), ``implausible`` (it serves :data:`IMPLAUSIBLE_KW`, a float32 no building draws)
+and ``wrong_byte_count`` (a read reply whose byte count claims one register more than the
+reply carries, as a faulty gateway sends). Writes are refused with exception code 2 (illegal
+address).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from pymodbus.server import ModbusTcpServer
 _READ_HOLDING = 3
 _READ_INPUT = 4
 _WIDTH = 2  # registers per float32
+_MBAP = 7  # Modbus TCP header: transaction id, protocol id, length, unit id
+IMPLAUSIBLE_KW = 1e30
 
 
 def _pymodbus_version() -> tuple[int, int]:
@@ -105,6 +110,10 @@ class SimMeter:
         self.silent = False
         #: Serve NaN instead of the load (a meter reporting an invalid reading).
         self.nan = False
+        #: Serve IMPLAUSIBLE_KW instead of the load (a finite value no building draws).
+        self.implausible = False
+        #: Send read replies whose byte count is 2 more than the register bytes that follow.
+        self.wrong_byte_count = False
         self._port = port
         self._server: Any = None
         self._listener: asyncio.Server | None = None
@@ -124,7 +133,7 @@ class SimMeter:
         self.base_kw = kw
 
     def current_kw(self) -> float:
-        """The load model's value now, regardless of the ``silent``/``nan`` faults."""
+        """The load model's value now, regardless of the faults switched on."""
         overridden = max(0, self.overrides()) if self.overrides is not None else 0
         return max(0.0, self.base_kw - self.kw_per_override * overridden)
 
@@ -132,7 +141,20 @@ class SimMeter:
         """The two registers a read returns now; raising makes the server drop the request."""
         if self.silent:
             raise _NoSuchUnit("meter is silent")
-        return encode_float32_be(math.nan if self.nan else self.current_kw())
+        if self.nan:
+            return encode_float32_be(math.nan)
+        return encode_float32_be(IMPLAUSIBLE_KW if self.implausible else self.current_kw())
+
+    def _trace_packet(self, sending: bool, packet: bytes) -> bytes:
+        """Pymodbus' packet hook: corrupt outgoing read replies while ``wrong_byte_count``."""
+        if not (sending and self.wrong_byte_count) or len(packet) < _MBAP + 2:
+            return packet
+        if packet[_MBAP] not in (_READ_HOLDING, _READ_INPUT):
+            return packet  # exception replies and anything else pass unchanged
+        # The MBAP length still matches the bytes sent; only the PDU's own count lies.
+        corrupted = bytearray(packet)
+        corrupted[_MBAP + 1] = (corrupted[_MBAP + 1] + 2) & 0xFF
+        return bytes(corrupted)
 
     async def start(self) -> None:
         """Bind and start serving; raise OSError if the address is unavailable."""
@@ -141,6 +163,7 @@ class SimMeter:
         server = ModbusTcpServer(
             self._build_context(),
             address=(self.host, self._port),
+            trace_packet=self._trace_packet,
             **{_IGNORE_MISSING_KW: True},
         )
         failure = f"cannot listen on {self.host}:{self._port} (see the pymodbus log)"
@@ -209,6 +232,17 @@ async def _unknown_unit(*_access: object) -> None:
     raise _NoSuchUnit("no such unit")
 
 
+class _OverlongRegisters(list[int]):
+    """Registers whose length claims one more than they hold.
+
+    pymodbus <= 3.12 writes ``len(registers) * 2`` as the reply's byte count, then only the
+    registers it iterates.
+    """
+
+    def __len__(self) -> int:
+        return super().__len__() + 1
+
+
 class _LiveContext:
     """Device context for pymodbus <= 3.12, computing the registers on each read."""
 
@@ -231,7 +265,9 @@ class _LiveContext:
         if not self.validate(func_code, address, count):
             return _ILLEGAL_ADDRESS
         offset = address - self._meter.register
-        return registers[offset : offset + count]
+        served = registers[offset : offset + count]
+        # These versions give the server handlers no packet hook: lie about the length instead.
+        return _OverlongRegisters(served) if self._meter.wrong_byte_count else served
 
     async def async_setValues(self, func_code: int, address: int, values: list[int]) -> Any:  # noqa: N802
         """Refuse writes: the meter is read-only."""

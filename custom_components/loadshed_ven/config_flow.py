@@ -7,13 +7,14 @@ pre-fills its form from the entry being reconfigured.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from ipaddress import IPv4Network
 from typing import Any, Literal
 
 import voluptuous as vol
 from homeassistant.config_entries import SOURCE_RECONFIGURE, ConfigFlow, ConfigFlowResult
 from homeassistant.helpers import selector
 
-from . import validation
+from . import settings, validation
 from .const import (
     CONF_ACT_ON_TEST_EVENTS,
     CONF_ADDRESSES,
@@ -28,6 +29,7 @@ from .const import (
     CONF_INSTANCE,
     CONF_INTERFACE,
     CONF_KEY,
+    CONF_MAX_KW,
     CONF_METER_ENTITY,
     CONF_METER_INTERVAL,
     CONF_METER_SOURCE,
@@ -70,7 +72,7 @@ from .const import (
     POINT_MODE_SEED,
 )
 from .engine.points import OverridePoint, point_to_dict
-from .modbus.meter import DataType, RegisterType, WordOrder
+from .modbus.meter import DEFAULT_MAX_KW, DataType, RegisterType, WordOrder
 from .validation import FlowError
 
 _TEXT = selector.TextSelector()
@@ -98,6 +100,9 @@ def _choice(options: list[str], key: str) -> selector.SelectSelector:
         )
     )
 
+
+# The plausible maximum of the meter, in kW (both meter sources).
+_MAX_KW = _number(1, 10_000_000, "any")
 
 OBJECT_TYPES = [
     "analog-value",
@@ -249,7 +254,7 @@ class LoadshedConfigFlow(ConfigFlow, domain=DOMAIN):
         self,
         step_id: str,
         schema: vol.Schema,
-        parse: Callable[[Mapping[str, Any]], list[OverridePoint]],
+        parse: Callable[[Mapping[str, Any], IPv4Network | None], list[OverridePoint]],
         user_input: dict[str, Any] | None,
     ) -> ConfigFlowResult:
         """Show a points form, or parse it and move on."""
@@ -257,7 +262,11 @@ class LoadshedConfigFlow(ConfigFlow, domain=DOMAIN):
         placeholders: dict[str, str] = {}
         if user_input is not None:
             try:
-                points = parse(user_input)
+                # Pure parsing, but thousands of lines take a tenth of a second or more:
+                # kept off the event loop.
+                points = await self.hass.async_add_executor_job(
+                    parse, user_input, settings.local_network(self._defaults())
+                )
             except FlowError as err:
                 errors[err.field] = err.key
                 placeholders.update(err.placeholders)
@@ -343,6 +352,7 @@ class LoadshedConfigFlow(ConfigFlow, domain=DOMAIN):
                 ),
                 vol.Required(CONF_SCALE, default=1.0): _number(-1e6, 1e6, "any"),
                 vol.Required(CONF_METER_INTERVAL, default=DEFAULT_METER_INTERVAL): _number(1, 3600),
+                vol.Required(CONF_MAX_KW, default=DEFAULT_MAX_KW): _MAX_KW,
             }
         )
         return self._form("meter_modbus", schema, errors, placeholders, user_input)
@@ -352,11 +362,17 @@ class LoadshedConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """An existing Home Assistant power sensor."""
         errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {}
         if user_input is not None:
             try:
-                validation.check_meter_entity(self.hass, user_input[CONF_METER_ENTITY])
+                validation.check_meter_entity(
+                    self.hass,
+                    user_input[CONF_METER_ENTITY],
+                    float(user_input.get(CONF_MAX_KW, DEFAULT_MAX_KW)),
+                )
             except FlowError as err:
                 errors[err.field] = err.key
+                placeholders.update(err.placeholders)
             else:
                 self._data.update(user_input)
                 return await self.async_step_policy()
@@ -366,9 +382,10 @@ class LoadshedConfigFlow(ConfigFlow, domain=DOMAIN):
                     selector.EntitySelectorConfig(domain="sensor", device_class="power")
                 ),
                 vol.Required(CONF_METER_INTERVAL, default=DEFAULT_METER_INTERVAL): _number(1, 3600),
+                vol.Required(CONF_MAX_KW, default=DEFAULT_MAX_KW): _MAX_KW,
             }
         )
-        return self._form("meter_entity", schema, errors, user_input=user_input)
+        return self._form("meter_entity", schema, errors, placeholders, user_input)
 
     # ---- step 4: shed policy -------------------------------------------------------------
 

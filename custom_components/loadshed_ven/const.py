@@ -45,6 +45,7 @@ CONF_DATA_TYPE: Final = "data_type"
 CONF_WORD_ORDER: Final = "word_order"
 CONF_SCALE: Final = "scale"
 CONF_METER_INTERVAL: Final = "meter_interval"
+CONF_MAX_KW: Final = "max_kw"  # readings beyond ±max_kw are implausible and ignored
 
 # Shed policy step
 CONF_SHED_LEVEL: Final = "shed_level"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -12,8 +11,9 @@ from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, UnitOfPower
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
+from . import settings
 from .const import DOMAIN, LOGGER
-from .modbus.meter import MeterError, ModbusMeter
+from .modbus.meter import ImplausibleReadingError, MeterError, ModbusMeter, check_plausible
 
 if TYPE_CHECKING:
     from .bacnet.stack import StackHandle
@@ -45,7 +45,9 @@ class MeterCoordinator(DataUpdateCoordinator[float]):
     """Polls the building's main meter: a Modbus TCP register, or an existing HA power sensor.
 
     ``data`` is the last good value in kW. A failed read makes the coordinator (and the meter
-    sensor) unavailable and reports nothing to the VTN: a value is never made up.
+    sensor) unavailable and reports nothing to the VTN: a value is never made up. So does a
+    reading that is not finite or beyond the configured maximum (a misread register, a meter
+    fault): such a value would ruin every baseline and report it reached.
     """
 
     config_entry: LoadshedConfigEntry
@@ -69,6 +71,7 @@ class MeterCoordinator(DataUpdateCoordinator[float]):
         )
         self._modbus = modbus
         self._entity_id = entity_id
+        self._max_kw = settings.meter_max_kw(entry.data)
 
     @property
     def latest_kw(self) -> float | None:
@@ -79,6 +82,8 @@ class MeterCoordinator(DataUpdateCoordinator[float]):
         if self._modbus is not None:
             try:
                 return await self._modbus.read_kw()
+            except ImplausibleReadingError as err:
+                raise _implausible(err) from err
             except MeterError as err:
                 raise UpdateFailed(
                     translation_domain=DOMAIN,
@@ -107,16 +112,22 @@ class MeterCoordinator(DataUpdateCoordinator[float]):
                     "state": f"{state.state} {unit or ''}".strip(),
                 },
             ) from err
-        if not math.isfinite(value):
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="meter_entity_invalid",
-                translation_placeholders={"entity_id": self._entity_id or "", "state": state.state},
-            )
-        return value
+        try:
+            return check_plausible(value, self._max_kw)
+        except ImplausibleReadingError as err:
+            raise _implausible(err) from err
 
     async def async_shutdown(self) -> None:
         """Stop polling and close the Modbus connection."""
         await super().async_shutdown()
         if self._modbus is not None:
             self._modbus.close()
+
+
+def _implausible(err: ImplausibleReadingError) -> UpdateFailed:
+    """The coordinator logs this once when readings turn implausible, and once when they recover."""
+    return UpdateFailed(
+        translation_domain=DOMAIN,
+        translation_key="meter_implausible",
+        translation_placeholders={"value": f"{err.value:g}", "limit": f"{err.limit:g}"},
+    )

@@ -7,6 +7,7 @@ knows its keys and turns them into the objects each layer takes.
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from .const import (
     CONF_DEVICE_INSTANCE,
     CONF_HOST,
     CONF_INTERFACE,
+    CONF_MAX_KW,
     CONF_METER_INTERVAL,
     CONF_MODBUS_PORT,
     CONF_NORMAL_LEVEL,
@@ -39,10 +41,11 @@ from .const import (
     DEFAULT_BASELINE_MINUTES,
     DEFAULT_METER_INTERVAL,
     DEFAULT_VTN_OUTAGE_MINUTES,
+    LOGGER,
 )
-from .engine.points import OverridePoint, point_from_dict
+from .engine.points import OverridePoint, PointError, check_configured, point_from_dict
 from .engine.shed import ShedPolicy
-from .modbus.meter import DataType, MeterConfig, RegisterType, WordOrder
+from .modbus.meter import DEFAULT_MAX_KW, DataType, MeterConfig, RegisterType, WordOrder
 from .openadr.factory import VenSettings
 from .tls import TlsFiles
 
@@ -80,9 +83,42 @@ def parse_interface(text: str) -> str:
     return iface.with_prefixlen
 
 
+def local_network(data: Mapping[str, Any]) -> ipaddress.IPv4Network | None:
+    """The BACnet interface's subnet, or None when it is not (validly) set."""
+    try:
+        return ipaddress.IPv4Interface(str(data[CONF_INTERFACE]).strip()).network
+    except (KeyError, ValueError):
+        return None
+
+
 def points(data: Mapping[str, Any]) -> list[OverridePoint]:
-    """Every configured override point."""
-    return [point_from_dict(p) for p in data.get(CONF_POINTS, [])]
+    """Every configured override point that can still be used.
+
+    An entry stored by an older version may hold a point that is refused today (a value
+    beyond a BACnet REAL, a broadcast address): it is skipped with an error in the log
+    instead of failing the whole building's set-up. Overrides already written to it stay
+    tracked by the ledger, which keeps its own copy of each point.
+    """
+    network = local_network(data)
+    usable: list[OverridePoint] = []
+    for index, raw in enumerate(data.get(CONF_POINTS, []), 1):
+        try:
+            usable.append(check_configured(point_from_dict(raw), network))
+        except (PointError, TypeError, ValueError) as err:
+            LOGGER.error(
+                "Point %d of the configuration (%s) cannot be used and is skipped: %s; "
+                "reconfigure the integration to correct it",
+                index,
+                _describe(raw),
+                err,
+            )
+    return usable
+
+
+def _describe(raw: object) -> str:
+    if not isinstance(raw, Mapping):
+        return "not a point definition"
+    return f"{raw.get('address')}/{raw.get('object_type')},{raw.get('instance')}"
 
 
 def policy(data: Mapping[str, Any]) -> ShedPolicy:
@@ -124,7 +160,17 @@ def meter_config(data: Mapping[str, Any]) -> MeterConfig:
         data_type=DataType(data[CONF_DATA_TYPE]),
         word_order=WordOrder(data[CONF_WORD_ORDER]),
         scale=float(data[CONF_SCALE]),
+        max_kw=meter_max_kw(data),
     )
+
+
+def meter_max_kw(data: Mapping[str, Any]) -> float:
+    """Readings beyond ±this many kW are refused as implausible."""
+    try:
+        limit = float(data.get(CONF_MAX_KW, DEFAULT_MAX_KW))
+    except (TypeError, ValueError):
+        return DEFAULT_MAX_KW
+    return limit if math.isfinite(limit) and limit > 0 else DEFAULT_MAX_KW
 
 
 def meter_interval(data: Mapping[str, Any]) -> timedelta:

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import socket
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 
 from custom_components.loadshed_ven.modbus.meter import (
+    DEFAULT_MAX_KW,
     DataType,
+    ImplausibleReadingError,
     MeterConfig,
     MeterError,
     ModbusMeter,
     RegisterType,
     WordOrder,
+    check_plausible,
     decode,
     register_count,
 )
-from sim.meter import SimMeter
+from sim.meter import IMPLAUSIBLE_KW, SimMeter
 
 pytestmark = pytest.mark.compat
 
@@ -82,7 +87,7 @@ async def test_nan_is_never_reported_as_a_value(
 ) -> None:
     sim_meter.nan = True
     adapter = _adapter(meters, port=sim_meter.port)
-    with pytest.raises(MeterError, match="not a number"):
+    with pytest.raises(ImplausibleReadingError, match="returned nan kW, not a finite number"):
         await adapter.read_kw()
 
 
@@ -146,3 +151,61 @@ def test_decode_refuses_the_wrong_register_count() -> None:
     with pytest.raises(MeterError, match="expected 2 registers, got 1"):
         decode([1], DataType.FLOAT32, WordOrder.BIG)
     assert math.isnan(decode([0x7FC0, 0x0000], DataType.FLOAT32, WordOrder.BIG))
+
+
+async def test_meter_refuses_implausible_reading(
+    sim_meter: SimMeter, meters: list[ModbusMeter]
+) -> None:
+    adapter = _adapter(meters, port=sim_meter.port)
+    sim_meter.implausible = True
+    with pytest.raises(ImplausibleReadingError) as err:
+        await adapter.read_kw()
+    assert err.value.value == pytest.approx(IMPLAUSIBLE_KW, rel=1e-6)  # via float32
+    assert err.value.limit == DEFAULT_MAX_KW
+    assert "1e+30 kW" in str(err.value)
+    assert "±100000 kW" in str(err.value)
+    sim_meter.implausible = False
+    assert await adapter.read_kw() == 812.5
+
+
+async def test_meter_limit_is_configurable_and_applies_after_scaling(
+    sim_meter: SimMeter, meters: list[ModbusMeter]
+) -> None:
+    sim_meter.set_base_kw(2_000_000.0)  # 2 MW from a meter in W: 2,000 kW
+    assert await _adapter(meters, port=sim_meter.port, scale=0.001).read_kw() == 2000.0
+    with pytest.raises(ImplausibleReadingError, match="±1500 kW"):
+        await _adapter(meters, port=sim_meter.port, scale=0.001, max_kw=1500.0).read_kw()
+
+
+@pytest.mark.parametrize(
+    ("kw", "plausible"),
+    [(0.0, True), (-100_000.0, True), (100_000.0, True), (100_000.5, False), (math.inf, False)],
+)
+def test_check_plausible(kw: float, plausible: bool) -> None:
+    if plausible:
+        assert check_plausible(kw, DEFAULT_MAX_KW) == kw
+    else:
+        with pytest.raises(ImplausibleReadingError):
+            check_plausible(kw, DEFAULT_MAX_KW)
+    with pytest.raises(ImplausibleReadingError, match="nan"):
+        check_plausible(math.nan, DEFAULT_MAX_KW)
+
+
+async def test_meter_wrong_byte_count_fails_fast_without_a_fatal_error(
+    sim_meter: SimMeter, meters: list[ModbusMeter], caplog: pytest.LogCaptureFixture
+) -> None:
+    adapter = _adapter(meters, port=sim_meter.port)
+    assert await adapter.read_kw() == 812.5
+    sim_meter.wrong_byte_count = True
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            started = time.monotonic()
+            with pytest.raises(MeterError, match="malformed reply"):
+                await adapter.read_kw()
+            assert time.monotonic() - started < 0.5  # the read failed at once, no timeout
+    fatal = [r for r in caplog.records if r.name == "asyncio" and r.levelno >= logging.WARNING]
+    assert not fatal, caplog.text  # asyncio logged no "Fatal error" traceback
+    assert "Fatal error" not in caplog.text
+    sim_meter.wrong_byte_count = False
+    # The connection stayed up: the very next read works.
+    assert await adapter.read_kw() == 812.5

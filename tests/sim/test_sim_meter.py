@@ -13,7 +13,7 @@ import pytest
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusIOException
 
-from sim.meter import SimMeter, encode_float32_be
+from sim.meter import IMPLAUSIBLE_KW, SimMeter, encode_float32_be
 
 pytestmark = pytest.mark.compat
 
@@ -206,3 +206,43 @@ async def test_port_in_use_and_double_start(meter: SimMeter) -> None:
         await other.start()
     assert not other.running
     await other.stop()
+
+
+async def _raw_read(meter: SimMeter, function_code: int = 4) -> bytes:
+    """One Modbus TCP read of the meter's two registers, as the raw reply bytes."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", meter.port)
+    try:
+        pdu = struct.pack(">BHH", function_code, meter.register, 2)
+        writer.write(struct.pack(">HHHB", 7, 0, len(pdu) + 1, meter.unit_id) + pdu)
+        await writer.drain()
+        header = await asyncio.wait_for(reader.readexactly(6), 2)
+        length = struct.unpack(">H", header[4:6])[0]
+        return header + await asyncio.wait_for(reader.readexactly(length), 2)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+@pytest.mark.parametrize("function_code", [3, 4])
+async def test_wrong_byte_count_reply(meter: SimMeter, function_code: int) -> None:
+    good = await _raw_read(meter, function_code)
+    # MBAP (7 bytes), function code, byte count 4, then the two registers.
+    assert good[7:9] == bytes([function_code, 4])
+    assert good[9:] == struct.pack(">HH", *encode_float32_be(850.0))
+    meter.wrong_byte_count = True
+    bad = await _raw_read(meter, function_code)
+    # The frame's own length still matches what was sent; only the byte count lies.
+    assert struct.unpack(">H", bad[4:6])[0] == len(bad) - 6
+    assert bad[7:9] == bytes([function_code, 6])
+    assert bad[9:] == good[9:]
+    meter.wrong_byte_count = False
+    assert await _raw_read(meter, function_code) == good
+
+
+async def test_implausible_value(meter: SimMeter, connect: ClientFactory) -> None:
+    client = await connect(meter)
+    meter.implausible = True
+    assert await _read(client, meter) == pytest.approx(IMPLAUSIBLE_KW, rel=1e-6)
+    assert meter.current_kw() == 850.0  # the load model is unaffected by the fault
+    meter.implausible = False
+    assert await _read(client, meter) == 850.0

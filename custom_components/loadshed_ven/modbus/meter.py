@@ -4,20 +4,32 @@ Differences between pymodbus versions are contained here:
 - the unit id keyword is ``slave=`` up to 3.9 and ``device_id=`` from 3.10 (found by introspection);
 - decoding uses ``struct`` because ``BinaryPayloadDecoder`` was removed in 3.10;
 - error replies are *returned* (``isError()``), transport failures *raised*;
-- pymodbus never retries a failed first ``connect()``, so every read connects when needed.
+- pymodbus never retries a failed first ``connect()``, so every read connects when needed;
+- pymodbus decodes replies inside the asyncio protocol callback, where a malformed reply (a byte
+  count that does not match the data) raises, asyncio logs "Fatal error: protocol.data_received()
+  call failed" with a traceback, and drops the connection; the read then only times out. The
+  adapter wraps that callback: a reply that cannot be decoded is discarded, the pending read
+  fails at once with a readable :class:`MeterError`, and the connection stays up.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import math
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
+
+# A building main meter beyond 100 MW does not exist (the largest single-site services, data
+# centres and campuses, draw tens of MW); a float32 read with the wrong word order or register
+# lands far beyond it, so the default catches garbage without limiting real sites.
+DEFAULT_MAX_KW: Final = 100_000.0
 
 
 class RegisterType(StrEnum):
@@ -57,6 +69,29 @@ class MeterError(Exception):
     """The meter gave no usable value; the message says why, for a person."""
 
 
+class ImplausibleReadingError(MeterError):
+    """The meter answered with a value no building draws (or not a finite number)."""
+
+    def __init__(self, value: float, limit: float) -> None:
+        """Remember the value read and the limit it broke."""
+        super().__init__(
+            f"the meter returned {value:g} kW, not a finite number within ±{limit:g} kW"
+        )
+        self.value = value
+        self.limit = limit
+
+
+class _UndecodableReplyError(Exception):
+    """Set on pymodbus' pending request when its reply could not be decoded."""
+
+
+def check_plausible(kw: float, max_kw: float) -> float:
+    """Return ``kw`` if it is finite and within ±``max_kw``; raise ImplausibleReadingError."""
+    if not math.isfinite(kw) or abs(kw) > max_kw:
+        raise ImplausibleReadingError(kw, max_kw)
+    return kw
+
+
 @dataclass(frozen=True, kw_only=True)
 class MeterConfig:
     """Where the kW value lives and how to turn it into kW."""
@@ -69,6 +104,7 @@ class MeterConfig:
     data_type: DataType = DataType.FLOAT32
     word_order: WordOrder = WordOrder.BIG
     scale: float = 1.0  # multiply the decoded value by this to get kW (0.001 for a meter in W)
+    max_kw: float = DEFAULT_MAX_KW  # readings beyond ±max_kw are refused as implausible
     timeout: float = 3.0
 
 
@@ -113,6 +149,31 @@ class ModbusMeter:
         )
         self._read = reader
         self._unit = {_unit_keyword(reader): config.unit_id}
+        self._contain_undecodable_replies()
+
+    def _contain_undecodable_replies(self) -> None:
+        """Catch decoding errors in pymodbus' data callback (see the module docstring).
+
+        The client reuses one protocol object (``ctx``) for every connection, so wrapping its
+        ``callback_data`` once covers reconnections too. Checked on pymodbus 3.8.3 and 3.13.1;
+        if a later version renames these, reads still work and only the containment is lost.
+        """
+        protocol = getattr(self._client, "ctx", None)
+        decode: Callable[..., int] | None = getattr(protocol, "callback_data", None)
+        if protocol is None or decode is None:
+            return
+        original = decode
+
+        def contained(data: bytes, addr: tuple[str, int] | None = None) -> int:
+            try:
+                return original(data, addr)
+            except (ModbusException, ValueError, IndexError, struct.error) as err:
+                pending: asyncio.Future[Any] | None = getattr(protocol, "response_future", None)
+                if pending is not None and not pending.done():
+                    pending.set_exception(_UndecodableReplyError(str(err)))
+                return len(data)  # drop the whole buffer: nothing in it can be trusted
+
+        setattr(protocol, "callback_data", contained)  # noqa: B010 - a method, replaced
 
     async def read_kw(self) -> float:
         """Read the meter once and return kW; raise :class:`MeterError` on any failure."""
@@ -123,6 +184,10 @@ class ModbusMeter:
             response = await self._read(
                 cfg.register, count=register_count(cfg.data_type), **self._unit
             )
+        except _UndecodableReplyError as err:
+            raise MeterError(
+                f"the meter at {cfg.host}:{cfg.port} sent a malformed reply ({err})"
+            ) from err
         except ModbusException as err:
             raise MeterError(f"no answer from the meter at {cfg.host}:{cfg.port}: {err}") from err
         if response.isError():
@@ -132,9 +197,7 @@ class ModbusMeter:
                 f"of unit {cfg.unit_id} (Modbus exception code {code})"
             )
         value = decode(list(response.registers), cfg.data_type, cfg.word_order) * cfg.scale
-        if not math.isfinite(value):
-            raise MeterError(f"the meter returned {value}, not a number of kW")
-        return value
+        return check_plausible(value, cfg.max_kw)
 
     def close(self) -> None:
         """Close the connection and stop pymodbus' reconnect task."""
