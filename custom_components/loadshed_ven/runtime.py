@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -26,7 +26,14 @@ from homeassistant.util import dt as dt_util
 from . import settings
 from .const import DOMAIN, LOGGER
 from .engine.overrides import PointState
-from .engine.schedule import EventPlan, Schedule, Segment, normalise_event_id, parse_event
+from .engine.schedule import (
+    CANCELLED,
+    EventPlan,
+    Schedule,
+    Segment,
+    normalise_event_id,
+    parse_event,
+)
 from .engine.shed import ApplyReport, ShedController
 from .engine.verification import ShedVerifier
 from .openadr.ven import OptType
@@ -53,6 +60,10 @@ ATTR_SOURCE: Final = "source"
 SOURCE_VTN: Final = "vtn"
 SOURCE_SCHEDULE: Final = "schedule"
 SOURCE_OPERATOR: Final = "operator"
+
+# Events remembered for display (status, recent events) beyond those still scheduled: the VTN
+# may list many events over time, and memory must not grow with them.
+KNOWN_EVENTS_KEPT: Final = 50
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,6 +105,7 @@ class LoadshedRuntime:
         self._opted_out: set[str] = set(opted_out)
         self._applied: tuple[int, str | None] = (0, None)
         self._unsub_timer: CALLBACK_TYPE | None = None
+        self._evaluation_pending = False
         self._known: dict[str, EventPlan] = {}  # every event seen, for status display
         # What each shed saved; the sensor platform feeds it the meter's readings.
         self.verification = ShedVerifier(settings.baseline_window(entry.data))
@@ -152,7 +164,11 @@ class LoadshedRuntime:
     # ---- inputs from the VEN ------------------------------------------------------------
 
     async def handle_event(self, raw: Mapping[str, Any]) -> OptType:
-        """A new or updated event from the VTN; returns the opt to send back."""
+        """A new or updated event from the VTN; returns the opt to send back.
+
+        The level is evaluated once after the VEN has handed over every event of a message, not
+        once per event: a message may carry many events.
+        """
         result = parse_event(raw, random_offset=self._random_offset)
         if result.plan is None:
             LOGGER.warning(
@@ -163,18 +179,23 @@ class LoadshedRuntime:
         previous = self._known.get(plan.event_id)
         if not self.schedule.upsert(plan) and previous is not None:
             return OPT_OUT if plan.event_id in self._opted_out else OPT_IN  # stale repeat
-        self._known[plan.event_id] = plan
+        self._remember(plan)
         if plan.event_id in self._opted_out:
             self.schedule.remove(plan.event_id)
-        kind = (
-            EVENT_CANCELLED
-            if plan.cancelled
-            else (EVENT_RECEIVED if previous is None else EVENT_MODIFIED)
-        )
-        self._fire(kind, plan_data(plan), SOURCE_VTN)
+        if plan.cancelled and previous is None:
+            # A cancelled event this VEN never acted on (e.g. still listed after a restart):
+            # nothing to undo, and no automation should hear of a cancel it never saw start.
+            LOGGER.debug("Event %r is listed as cancelled; nothing to do", plan.event_id)
+        else:
+            kind = (
+                EVENT_CANCELLED
+                if plan.cancelled
+                else (EVENT_RECEIVED if previous is None else EVENT_MODIFIED)
+            )
+            self._fire(kind, plan_data(plan), SOURCE_VTN)
         if plan.test_event and not self.schedule.act_on_test:
             LOGGER.info("Test event %r received; logged, not acted on", plan.event_id)
-        self._evaluate(SOURCE_VTN)
+        self._request_evaluation()
         return OPT_OUT if plan.event_id in self._opted_out else OPT_IN
 
     @callback
@@ -182,10 +203,15 @@ class LoadshedRuntime:
         """The VTN's current event list: events missing from it are cancelled (implied)."""
         present = {i for raw in ids if (i := normalise_event_id(raw)) is not None}
         present |= {p.event_id for p in self.schedule.plans if p.event_id.startswith(MANUAL_PREFIX)}
-        for event_id in self.schedule.retain_only(present):
+        gone = self.schedule.retain_only(present)
+        for event_id in gone:
             LOGGER.info("Event %r is no longer offered by the VTN: implied cancel", event_id)
+            if (plan := self._known.get(event_id)) is not None:
+                # What entities show must say the event is over, not its last known status.
+                self._known[event_id] = replace(plan, status=CANCELLED)
             self._fire(EVENT_CANCELLED, {"event_id": event_id, "implied": True}, SOURCE_VTN)
-        self._evaluate(SOURCE_VTN)
+        if gone:
+            self._request_evaluation()
 
     @callback
     def handle_connection(self, connected: bool) -> None:
@@ -218,15 +244,18 @@ class LoadshedRuntime:
             segments=(Segment(now, end, level),),
         )
         self.schedule.upsert(plan)
-        self._known[plan.event_id] = plan
+        self._remember(plan)
         self._fire(EVENT_RECEIVED, plan_data(plan), SOURCE_OPERATOR, context)
         return await self._evaluate_and_wait(context)
 
     async def async_release_all(self, context: Context | None = None) -> ApplyReport:
         """Release every point now; they stay released for the rest of the current event."""
+        now = dt_util.utcnow()
         for plan in list(self.schedule.plans):
             if plan.event_id.startswith(MANUAL_PREFIX):
                 self.schedule.remove(plan.event_id)
+                # The operator ended it: shown as completed now, not active until its end.
+                self._known[plan.event_id] = _ended(plan, now)
         report = await self.controller.release_all()
         self._after_pass(report, SOURCE_OPERATOR, context)
         # A manual shed just removed: back to the VTN's level.
@@ -319,6 +348,30 @@ class LoadshedRuntime:
         self._notify()
         return task
 
+    @callback
+    def _request_evaluation(self) -> None:
+        """Evaluate for the VTN once the current burst of event handling has yielded."""
+        if self._evaluation_pending or self._stopped:
+            return
+        self._evaluation_pending = True
+        self.hass.loop.call_soon(self._deferred_evaluation)
+
+    @callback
+    def _deferred_evaluation(self) -> None:
+        self._evaluation_pending = False
+        self._evaluate(SOURCE_VTN)
+
+    def _remember(self, plan: EventPlan) -> None:
+        """Keep ``plan`` for display, most recent last; forget the oldest unscheduled ones."""
+        self._known.pop(plan.event_id, None)
+        self._known[plan.event_id] = plan
+        excess = len(self._known) - max(KNOWN_EVENTS_KEPT, len(self.schedule.plans))
+        if excess <= 0:
+            return
+        scheduled = {p.event_id for p in self.schedule.plans}
+        for event_id in [i for i in self._known if i not in scheduled][:excess]:
+            del self._known[event_id]
+
     async def _evaluate_and_wait(self, context: Context | None) -> ApplyReport:
         """Evaluate for an operator's action and wait for the pass it starts."""
         task = self._evaluate(SOURCE_OPERATOR, context)
@@ -393,6 +446,16 @@ class LoadshedRuntime:
     @callback
     def _notify(self) -> None:
         async_dispatcher_send(self.hass, self.signal)
+
+
+def _ended(plan: EventPlan, now: datetime) -> EventPlan:
+    """``plan`` cut short at ``now``."""
+    segments = tuple(
+        Segment(seg.start, now if seg.end is None else min(seg.end, now), seg.level)
+        for seg in plan.segments
+        if seg.start < now
+    )
+    return replace(plan, end=now, segments=segments)
 
 
 def plan_data(plan: EventPlan) -> dict[str, Any]:

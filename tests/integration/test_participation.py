@@ -122,3 +122,45 @@ async def test_old_and_unreadable_opt_outs_are_dropped(
     assert await store.async_load() == set()
     await store.async_save({"new"})
     assert list(hass_storage[opt_outs.storage_key("entry")]["data"]["events"]) == ["new"]
+
+
+async def test_implied_cancel_shows_the_event_cancelled(
+    hass: HomeAssistant, building: SimBuilding, init_integration: MockConfigEntry
+) -> None:
+    """When the VTN stops listing the event, nothing may still call it active."""
+    switch = entity_id(hass, init_integration, "switch", "participation")
+    status = entity_id(hass, init_integration, "sensor", "event_status")
+    event_id = building.vtn.add_event(level=1, duration=timedelta(minutes=30))
+    await wait_for(lambda: _setpoints(building) == [78.0] * 4, what="shed")
+    await wait_for(lambda: state_of(hass, switch) == "on", what="take part on")
+    assert state_of(hass, status) == "active"
+
+    building.vtn.remove_event(event_id)
+    await wait_for(lambda: _setpoints(building) == [None] * 4, what="release after removal")
+    await wait_for(lambda: state_of(hass, status) == "cancelled", what="status cancelled")
+    data: LoadshedData = init_integration.runtime_data
+    view = data.runtime.current_event()
+    assert view is not None
+    assert (view.event_id, view.status) == (event_id, "cancelled")
+    # No event left to take part in.
+    assert state_of(hass, switch) == STATE_UNAVAILABLE
+
+
+async def test_release_all_during_a_manual_shed_shows_it_completed(
+    hass: HomeAssistant, building: SimBuilding, init_integration: MockConfigEntry
+) -> None:
+    status = entity_id(hass, init_integration, "sensor", "event_status")
+    data: LoadshedData = init_integration.runtime_data
+    await data.runtime.async_shed(1, timedelta(hours=2))
+    await hass.async_block_till_done()
+    assert state_of(hass, status) == "active"
+
+    await data.runtime.async_release_all()
+    await hass.async_block_till_done()
+    assert _setpoints(building) == [None] * 4
+    assert state_of(hass, status) == "completed"
+    view = data.runtime.current_event()
+    assert view is not None
+    assert view.manual
+    assert view.end is not None
+    assert view.end <= dt_util.utcnow()
