@@ -23,10 +23,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from bacpypes3.app import Application
-from bacpypes3.appservice import ApplicationServiceAccessPoint
 from bacpypes3.pdu import Address
 from bacpypes3.vlan import VirtualNetwork
 
+from sim.bacnet_faults import DEFAULT_DUPLICATE_WINDOW, FaultyServiceAccessPoint, InFlightGauge
 from sim.bacnet_objects import (
     BACNET_PORT,
     PRIORITY_SLOTS,
@@ -66,32 +66,6 @@ type ChangeListener = Callable[["SimBacnetDevice", str], None]
 """Called with the device and the object id whenever a priority slot changes."""
 
 
-class InFlightGauge:
-    """Counts confirmed requests being held for latency right now, and the peak seen.
-
-    Only requests delayed by a non-zero ``latency`` are counted: that is the window in
-    which a client's concurrency shows up at the controller.
-    """
-
-    def __init__(self) -> None:
-        """Start at zero."""
-        self.current = 0
-        self.peak = 0
-
-    def enter(self) -> None:
-        """A request starts waiting."""
-        self.current += 1
-        self.peak = max(self.peak, self.current)
-
-    def leave(self) -> None:
-        """A request stops waiting (answered, dropped or cancelled)."""
-        self.current -= 1
-
-    def reset(self) -> None:
-        """Forget the peak (the current count is kept)."""
-        self.peak = self.current
-
-
 async def add_static_route(app: Any, router_ip: str, networks: Iterable[int]) -> None:
     """Tell ``app`` that ``networks`` are reached through the router at ``router_ip``.
 
@@ -99,25 +73,6 @@ async def add_static_route(app: Any, router_ip: str, networks: Iterable[int]) ->
     alone leaves it half-filled and the first routed reply raises ``RuntimeError``.
     """
     await app.nsap.router_info_cache.update_path_info(None, Address(router_ip), set(networks))
-
-
-class _FaultyASAP(ApplicationServiceAccessPoint):  # type: ignore[misc]
-    """Application service access point that can play dead or slow for its device."""
-
-    def __init__(self, device_object: Any, device_info_cache: Any, owner: SimBacnetDevice):
-        super().__init__(device_object, device_info_cache)
-        self._owner = owner
-
-    async def confirmation(self, pdu: Any) -> None:
-        """Drop everything while offline; delay confirmed requests by the latency."""
-        owner = self._owner
-        if owner.offline:
-            return
-        # Checked below the transaction layer so a dropped request leaves no server timer.
-        is_confirmed_request = bool(pdu.pduData) and (pdu.pduData[0] >> 4) == 0
-        if owner.latency > 0 and is_confirmed_request and not await owner._answer_late():
-            return
-        await super().confirmation(pdu)
 
 
 class SimBacnetDevice:
@@ -128,17 +83,32 @@ class SimBacnetDevice:
 
     Runtime faults: ``latency`` (seconds added before each confirmed request is handled)
     and ``offline`` (every request silently dropped). ``deny_writes`` makes remote writes
-    to one object answer ``property/write-access-denied``. ``in_flight`` counts requests
-    being held for the latency (the network's ``in_flight`` counts across controllers).
+    to one object (or to every object) answer ``property/write-access-denied`` until
+    ``allow_writes``. ``in_flight`` counts requests being held for the latency (the
+    network's ``in_flight`` counts across controllers).
+
+    Duplicate detection, as in real controllers: a confirmed request that repeats a
+    (client address, invoke ID) answered less than ``duplicate_window`` seconds ago gets
+    the same answer again and is not executed (``duplicates_answered`` counts them);
+    0 turns it off.
     """
 
-    def __init__(self, instance: int, address: str, *, vlan_name: str | None = None) -> None:
+    def __init__(
+        self,
+        instance: int,
+        address: str,
+        *,
+        vlan_name: str | None = None,
+        duplicate_window: float = DEFAULT_DUPLICATE_WINDOW,
+    ) -> None:
         """Describe the controller; nothing binds until :meth:`start`."""
         self.instance = instance
         self.address = address
         self.name = f"Sim Controller {instance}"
         self.latency: float = 0.0
         self.offline: bool = False
+        self.duplicate_window = duplicate_window
+        self.duplicates_answered = 0
         self._vlan_name = vlan_name
         self._app: Any = None
         self._points: dict[str, Any] = {}
@@ -177,7 +147,7 @@ class SimBacnetDevice:
             point._on_change = self._notify
         self._points = {str(p.objectIdentifier): p for p in points}
         app = Application()
-        asap = _FaultyASAP(device, app.device_info_cache, self)
+        asap = FaultyServiceAccessPoint(device, app.device_info_cache, self)
         self._app = build_application(app, asap, [device, port, *points])
 
     async def _ready(self) -> None:
@@ -247,13 +217,31 @@ class SimBacnetDevice:
         """Object ids of the commandable points, in canonical string form."""
         return list(self._points)
 
-    def deny_writes(self, obj: ObjectRef) -> None:
-        """Answer remote writes to ``obj`` with property/write-access-denied."""
-        self.point(obj)._write_denied = True
+    def deny_writes(self, obj: ObjectRef | None = None) -> None:
+        """Answer remote writes to ``obj`` (None: every object) with write-access-denied.
 
-    def allow_writes(self, obj: ObjectRef) -> None:
-        """Accept remote writes to ``obj`` again."""
-        self.point(obj)._write_denied = False
+        The refusal lasts until :meth:`allow_writes`, like a controller whose objects are
+        locked out; reads keep working.
+        """
+        for point in self._chosen(obj):
+            point._write_denied = True
+
+    def allow_writes(self, obj: ObjectRef | None = None) -> None:
+        """Accept remote writes to ``obj`` (None: every object) again."""
+        for point in self._chosen(obj):
+            point._write_denied = False
+
+    @property
+    def denied_points(self) -> list[str]:
+        """Object ids whose remote writes are refused now."""
+        return [oid for oid, point in self._points.items() if point._write_denied]
+
+    def _chosen(self, obj: ObjectRef | None) -> list[Any]:
+        if obj is None:
+            if not self._points:
+                raise KeyError(f"{self.address} has not been started")
+            return list(self._points.values())
+        return [self.point(obj)]
 
     def priority_array(self, obj: ObjectRef) -> list[PointValue | None]:
         """Read the local priority array: 16 Python values, None for NULL slots."""
@@ -360,8 +348,12 @@ class SimBacnetNetwork:
         router_ip: str = "127.1.0.1",
         network: int = 12345,
         first_device_instance: int = 1001,
+        duplicate_window: float = DEFAULT_DUPLICATE_WINDOW,
     ) -> None:
-        """Plan addresses and instances; nothing binds until :meth:`start`."""
+        """Plan addresses and instances; nothing binds until :meth:`start`.
+
+        ``duplicate_window`` is each controller's duplicate-detection window (0: off).
+        """
         if ip_devices < 0 or not 0 <= routed_devices <= MAX_MSTP_MAC - 1:
             raise ValueError(f"need ip_devices >= 0 and 0 <= routed_devices <= {MAX_MSTP_MAC - 1}")
         ips = _ip_range(base_ip, ip_devices)
@@ -372,11 +364,16 @@ class SimBacnetNetwork:
         instance = first_device_instance
         self.devices: list[SimBacnetDevice] = []
         for ip in ips:
-            self.devices.append(SimBacnetDevice(instance, ip))
+            self.devices.append(SimBacnetDevice(instance, ip, duplicate_window=duplicate_window))
             instance += 1
         for mac in range(2, 2 + routed_devices):
             self.devices.append(
-                SimBacnetDevice(instance, f"{network}:{mac}", vlan_name=self._vlan_name)
+                SimBacnetDevice(
+                    instance,
+                    f"{network}:{mac}",
+                    vlan_name=self._vlan_name,
+                    duplicate_window=duplicate_window,
+                )
             )
             instance += 1
         self._router = (

@@ -8,13 +8,18 @@ from datetime import timedelta
 from typing import Self
 
 from .bacnet import SimBacnetNetwork
+from .bacnet_faults import DEFAULT_DUPLICATE_WINDOW
 from .meter import SimMeter
 from .vtn import SimVtn
 
 
 @dataclass(frozen=True, kw_only=True)
 class BuildingConfig:
-    """What to start. The defaults are the building ``python -m sim`` runs."""
+    """What to start. The defaults are the building ``python -m sim`` runs.
+
+    ``duplicate_window``: seconds each controller answers a repeated (client, invoke ID) from
+    its cache without executing it, as real controllers do; 0 turns that off.
+    """
 
     devices: int = 50
     routed_devices: int = 4
@@ -27,6 +32,7 @@ class BuildingConfig:
     meter_register: int = 17
     base_kw: float = 850.0
     kw_per_override: float = 1.5
+    duplicate_window: float = DEFAULT_DUPLICATE_WINDOW
 
 
 class SimBuilding:
@@ -41,6 +47,7 @@ class SimBuilding:
             base_ip=cfg.base_ip,
             router_ip=cfg.router_ip,
             network=cfg.network,
+            duplicate_window=cfg.duplicate_window,
         )
         self.meter = SimMeter(
             port=cfg.meter_port,

@@ -11,7 +11,9 @@ Routes (JSON in, JSON out):
     GET    /reports, GET /opts             what the VTN received
     POST   /vens/{ven_id}/reregister       ask a VEN to register again
     GET    /devices/{address}              a controller's objects and priority arrays
-    POST   /devices/{address}              fault injection {offline, latency}
+    POST   /devices/{address}              fault injection {offline, latency, deny_writes,
+                                           duplicate_window}; deny_writes: true/false (every
+                                           object) or a list of object ids (only those refused)
 """
 
 from __future__ import annotations
@@ -156,9 +158,7 @@ def build_app(building: SimBuilding) -> web.Application:
         dev = _device(building, request.match_info["address"])
         return _reply(
             {
-                "address": dev.address,
-                "offline": dev.offline,
-                "latency": dev.latency,
+                **_faults(dev),
                 "objects": {
                     obj: {
                         "present_value": dev.present_value(obj),
@@ -173,15 +173,47 @@ def build_app(building: SimBuilding) -> web.Application:
     async def inject(request: web.Request) -> web.Response:
         dev = _device(building, request.match_info["address"])
         body = await _body(request)
+        # Everything is checked before anything changes: a bad request changes nothing.
+        latency = _seconds(body, "latency")
+        window = _seconds(body, "duplicate_window")
+        denied = _chosen_points(dev, body["deny_writes"]) if "deny_writes" in body else None
         if "offline" in body:
             dev.offline = bool(body["offline"])
-        if (latency := _seconds(body, "latency")) is not None:
+        if latency is not None:
             dev.latency = latency.total_seconds()
-        return _reply({"address": dev.address, "offline": dev.offline, "latency": dev.latency})
+        if window is not None:
+            dev.duplicate_window = window.total_seconds()
+        if denied is not None:
+            dev.allow_writes()
+            for obj in denied:
+                dev.deny_writes(obj)
+        # The reply names offline and latency, and the other faults the request set.
+        keep = {"address", "offline", "latency", *body}
+        return _reply({k: v for k, v in _faults(dev).items() if k in keep})
 
     app = web.Application(middlewares=[_errors])
     app.add_routes(routes)
     return app
+
+
+def _faults(dev: Any) -> dict[str, Any]:
+    """A controller's run-time faults, as the control API shows and takes them."""
+    return {
+        "address": dev.address,
+        "offline": dev.offline,
+        "latency": dev.latency,
+        "deny_writes": dev.denied_points,
+        "duplicate_window": dev.duplicate_window,
+    }
+
+
+def _chosen_points(dev: Any, raw: object) -> list[str]:
+    """The objects to refuse writes to: every one (true), none (false) or the listed ones."""
+    if isinstance(raw, bool):
+        return dev.point_ids if raw else []
+    if not isinstance(raw, list) or not all(isinstance(obj, str) for obj in raw):
+        raise ControlError("deny_writes is true, false or a list of object ids")
+    return [str(dev.point(obj).objectIdentifier) for obj in raw]  # KeyError: 400
 
 
 def _device(building: SimBuilding, address: str) -> Any:

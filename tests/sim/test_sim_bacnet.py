@@ -267,3 +267,76 @@ async def test_fifty_devices(socket_enabled: None) -> None:
         assert net.overridden_points() == 1
     finally:
         await net.stop()
+
+
+# ---- duplicate-request detection and refused writes ---------------------------------------------
+
+
+@pytest.mark.parametrize("address", [IP_DEV, ROUTED_DEV])
+async def test_sim_controller_answers_repeated_invoke_id_from_cache(
+    building: SimBacnetNetwork, client: Any, address: str
+) -> None:
+    """A repeated (client, invoke ID) within the window gets the kept answer, not executed."""
+    dev = building.device(address)
+    client.next_invoke_id = 7
+    await client.write_property(address, AV, PV, Real(78.0), priority=10)
+    assert dev.priority_array(AV)[9] == 78.0
+    client.next_invoke_id = 7  # a client that starts counting again (a restarted stack)
+    await client.write_property(address, AV, PV, Null(()), priority=10)  # acknowledged...
+    assert dev.priority_array(AV)[9] == 78.0  # ...and not done
+    assert dev.duplicates_answered == 1
+    client.next_invoke_id = 7  # even a read with that ID gets the kept SimpleACK, no value
+    assert await client.read_property(address, AV, PV) is None
+    assert dev.duplicates_answered == 2
+
+    await client.write_property(address, AV, PV, Null(()), priority=10)  # a fresh invoke ID
+    assert dev.priority_array(AV)[9] is None
+
+
+async def test_sim_controller_forgets_answers_after_the_window(
+    building: SimBacnetNetwork, client: Any
+) -> None:
+    dev = building.device(IP_DEV)
+    dev.duplicate_window = 0.2
+    client.next_invoke_id = 9
+    assert await client.read_property(IP_DEV, AV, PV) == 72.0
+    dev.write_local(AV, 80.0, 10)
+    client.next_invoke_id = 9
+    assert await client.read_property(IP_DEV, AV, PV) == 72.0  # the kept answer
+    await asyncio.sleep(0.3)
+    client.next_invoke_id = 9
+    assert await client.read_property(IP_DEV, AV, PV) == 80.0  # executed again
+
+
+async def test_duplicate_detection_can_be_turned_off(socket_enabled: None, client: Any) -> None:
+    net = SimBacnetNetwork(ip_devices=1, base_ip="127.77.5.2", duplicate_window=0)
+    await net.start()
+    try:
+        dev = net.devices[0]
+        for value in (Real(78.0), Null(())):
+            client.next_invoke_id = 3
+            await client.write_property(dev.address, AV, PV, value, priority=10)
+        assert dev.priority_array(AV)[9] is None
+        assert dev.duplicates_answered == 0
+    finally:
+        await net.stop()
+
+
+@pytest.mark.parametrize("address", [IP_DEV, ROUTED_DEV])
+async def test_whole_controller_refuses_writes_until_allowed(
+    building: SimBacnetNetwork, client: Any, address: str
+) -> None:
+    dev = building.device(address)
+    dev.deny_writes()
+    assert dev.denied_points == [AV, SHED_ENABLE, FAN_SPEED_STAGE]
+    for obj, value in ((AV, Real(80.0)), (SHED_ENABLE, "active")):
+        with pytest.raises(ErrorPDU) as err:
+            await client.write_property(address, obj, PV, value, priority=10)
+        assert str(err.value.errorCode) == "write-access-denied"
+        with pytest.raises(ErrorPDU):  # refused for good: a release too
+            await client.write_property(address, obj, PV, Null(()), priority=10)
+    assert dev.overridden_points() == 0
+    dev.allow_writes()
+    assert dev.denied_points == []
+    await client.write_property(address, SHED_ENABLE, PV, "active", priority=10)
+    assert dev.priority_array(SHED_ENABLE)[9] == "active"
