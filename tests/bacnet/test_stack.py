@@ -158,6 +158,39 @@ async def test_close_fails_a_pending_request_and_leaves_nothing(
     # verify_cleanup fails the test if a transaction timer or task was left behind
 
 
+@pytest.mark.parametrize("address", [BASE_IP, f"{NETWORK}:2"])
+async def test_release_after_stack_restart_not_swallowed_by_duplicate_detection(
+    building: SimBacnetNetwork, socket_enabled: None, address: str
+) -> None:
+    """A stack re-created on the same address (a reload) goes on with the invoke IDs.
+
+    The simulated controllers keep their answer to each (client, invoke ID) for a few seconds
+    and answer a repeat from it without executing it, as real ones do: a new stack that
+    counted from the old one's first ID again would see its release acknowledged, not done.
+    """
+    device = building.device(address)
+    assert device.duplicate_window > 0
+    point = make_point(address, value=78.0)
+    interface = _interface(routes={NETWORK: ROUTER_IP})
+    first = BacnetStack(interface)
+    await first.start()
+    try:
+        assert (await BacnetOverrideWriter(first).write(point, 78.0)).ok
+    finally:
+        await first.close()
+    assert device.priority_array(AV)[9] == 78.0
+
+    second = BacnetStack(interface)
+    await second.start()
+    try:
+        outcome = await BacnetOverrideWriter(second).release(point)
+    finally:
+        await second.close()
+    assert (outcome.ok, outcome.failure) == (True, None)
+    assert device.priority_array(AV)[9] is None
+    assert device.duplicates_answered == 0
+
+
 async def test_ephemeral_port_and_routes_installed(
     building: SimBacnetNetwork, socket_enabled: None
 ) -> None:

@@ -19,10 +19,13 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
 
+from bacpypes3.apdu import ConfirmedRequestPDU
 from bacpypes3.app import Application
 from bacpypes3.local.device import DeviceObject
 from bacpypes3.local.networkport import NetworkPortObject
 from bacpypes3.pdu import Address
+
+from .invoke_ids import InvokeIds, invoke_ids_for
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -158,6 +161,22 @@ def check_port_free(ip: str, port: int) -> None:
         probe.close()
 
 
+class _Application(Application):  # type: ignore[misc]
+    """bacpypes3's Application, numbering confirmed requests per destination.
+
+    See :mod:`.invoke_ids`: bacpypes3's own counter (one for all destinations, from 0 in each
+    new application) repeats IDs that controllers with duplicate detection still remember.
+    """
+
+    invoke_ids: InvokeIds
+
+    def request(self, apdu: Any) -> Any:
+        """Number a confirmed request before bacpypes3 sends it (it keeps a set invoke ID)."""
+        if isinstance(apdu, ConfirmedRequestPDU) and apdu.apduInvokeID is None:
+            apdu.apduInvokeID = self.invoke_ids.take(apdu.pduDestination)
+        return super().request(apdu)
+
+
 class BacnetStack:
     """One running bacpypes3 Application bound to a :class:`LocalInterface`."""
 
@@ -213,7 +232,7 @@ class BacnetStack:
             if iface.can_broadcast:
                 broadcast = ipaddress.IPv4Interface(iface.address).network.broadcast_address
                 check_port_free(str(broadcast), iface.port)
-        self._app = Application.from_object_list(
+        self._app = app = _Application.from_object_list(
             [
                 DeviceObject(
                     objectIdentifier=("device", iface.device_instance),
@@ -229,6 +248,7 @@ class BacnetStack:
                 ),
             ]
         )
+        app.invoke_ids = invoke_ids_for(iface.key)
         try:
             await asyncio.wait_for(self._server()._local_transport_ready.wait(), BIND_TIMEOUT)
             for network, router in self._routes.items():
