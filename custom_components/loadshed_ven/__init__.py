@@ -94,6 +94,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: LoadshedConfigEntry) -> 
         opted_out=await opt_outs.async_load(),
     )
     runtime.save_opt_outs = opt_outs.async_save
+    ledger.on_retry_report = runtime.handle_retry_report
     if data.get(CONF_METER_SOURCE) == METER_SOURCE_ENTITY:
         meter = MeterCoordinator(
             hass, entry, interval=settings.meter_interval(data), entity_id=data[CONF_METER_ENTITY]

@@ -13,14 +13,17 @@ write is left alone and reported, and a slot that cannot be read stays in the le
 checked again later. Records of points no longer configured are handled the same way: only
 NULL is ever written to them, and only when our value is there.
 
-Points whose last operation failed are retried with a capped exponential backoff on one timer;
-writes the controller refused (access denied) are only retried at the cap.
+Points whose last operation failed are retried with a capped exponential backoff of their own
+(one timer, armed for the earliest due point), so a point that keeps failing never delays another;
+writes the controller refused (access denied) are only retried at the cap. What a retry settles
+is reported like any pass (``on_retry_report``), so entities and bus events follow at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Final
 
@@ -34,13 +37,19 @@ from homeassistant.util import dt as dt_util
 from .const import DOMAIN, LOGGER
 from .engine import ledger
 from .engine.overrides import FailureKind, Outcome, OverrideWriter, PointState
-from .engine.shed import ShedController
+from .engine.retries import Backoff, RetrySchedule
+from .engine.shed import ApplyReport, ShedController
 
 STORAGE_VERSION: Final = 1
 
 # Retry backoff: the first retry after RETRY_INITIAL_SECONDS, doubling up to RETRY_CAP_SECONDS.
 RETRY_INITIAL_SECONDS: float = 10.0
 RETRY_CAP_SECONDS: float = 300.0
+
+
+def _backoff() -> Backoff:
+    """The backoff in force (read at each use, so tests can shorten it)."""
+    return Backoff(initial=RETRY_INITIAL_SECONDS, cap=RETRY_CAP_SECONDS)
 
 
 def storage_key(entry_id: str) -> str:
@@ -68,11 +77,14 @@ class OverrideLedger:
         )
         # Records of points no longer configured that are not settled yet.
         self._pending: dict[str, PointState] = {}  # by ledger.record_id
-        self._attempt = 0
+        self._schedule = RetrySchedule()
+        self._armed_for = 0.0  # the loop time the armed timer is due at
         self._delay = 0.0
         self._unsub_retry: CALLBACK_TYPE | None = None
         self._retry_task: asyncio.Task[None] | None = None
         self._stopped = False
+        # Told what each retry settled or newly failed, so entities and bus events follow.
+        self.on_retry_report: Callable[[ApplyReport], None] | None = None
         controller.set_persistence(before_send=self._before_send, after_pass=self._after_pass)
 
     @property
@@ -82,8 +94,13 @@ class OverrideLedger:
 
     @property
     def retry_delay(self) -> float | None:
-        """Seconds the armed retry waited for when it was armed; None when none is armed."""
+        """The backoff delay of the next retry (of the earliest due record); None when none."""
         return self._delay if self._unsub_retry is not None else None
+
+    def next_retry(self, state: PointState) -> float | None:
+        """Seconds until ``state``'s record is retried next; None when it is not scheduled."""
+        due = self._schedule.due_at(ledger.record_id(state))
+        return None if due is None else max(0.0, due - self._now())
 
     def records(self) -> list[PointState]:
         """Everything the ledger tracks now: held or failing points and unsettled records."""
@@ -190,59 +207,78 @@ class OverrideLedger:
 
     # ---- retries ----------------------------------------------------------------------
 
-    def _unsettled(self) -> list[PointState]:
-        """Configured points whose last operation did not verify, and unsettled records."""
+    def _now(self) -> float:
+        """The clock of the retry times: the one ``async_call_later`` schedules on."""
+        return self._hass.loop.time()
+
+    def _unsettled(self) -> dict[str, bool]:
+        """Record id -> refused, of configured points not verified and unsettled records."""
         failing = [s for s in self._controller.states() if not s.verified]
-        return [*failing, *self._pending.values()]
+        return {
+            ledger.record_id(s): s.failure is FailureKind.ACCESS_DENIED
+            for s in [*failing, *self._pending.values()]
+        }
 
     @callback
     def _schedule_retry(self) -> None:
-        """Arm the one retry timer while anything is unsettled; reset the backoff when not."""
+        """Bring each record's retry time up to date and arm the timer for the earliest one."""
         if self._stopped:
             return
-        unsettled = self._unsettled()
-        if not unsettled:
+        now = self._now()
+        self._schedule.sync(self._unsettled(), now, _backoff())
+        if self._retry_task is None:  # else the retry re-arms when it ends
+            self._arm(now)
+
+    def _arm(self, now: float) -> None:
+        """Arm the one timer for the earliest due record (none when nothing is unsettled)."""
+        due = self._schedule.next_due()
+        if due is None:
             self._cancel_timer()
-            self._attempt = 0
             return
-        if self._unsub_retry is not None or self._retry_task is not None:
+        if self._unsub_retry is not None and self._armed_for == due:
             return
-        cap = RETRY_CAP_SECONDS
-        if ledger.only_denied(unsettled):
-            delay = cap  # the controller refuses: asking again soon will not change its mind
-        else:
-            delay = ledger.retry_delay(self._attempt, initial=RETRY_INITIAL_SECONDS, cap=cap)
-        self._delay = delay
-        self._unsub_retry = async_call_later(self._hass, delay, self._retry_fired)
+        self._cancel_timer()
+        self._armed_for = due
+        self._delay = self._schedule.delay_of_next() or 0.0
+        self._unsub_retry = async_call_later(self._hass, max(0.0, due - now), self._retry_fired)
 
     @callback
     def _retry_fired(self, _now: datetime) -> None:
         self._unsub_retry = None
         if self._stopped:
             return
-        self._attempt += 1
         self._retry_task = self._entry.async_create_background_task(
-            self._hass, self._retry(), f"{DOMAIN} override retry"
+            self._hass, self._retry(self._armed_for), f"{DOMAIN} override retry"
         )
 
-    async def _retry(self) -> None:
-        include_denied = self._delay >= RETRY_CAP_SECONDS
-
-        def due(state: PointState) -> bool:
-            return include_denied or state.failure is not FailureKind.ACCESS_DENIED
-
+    async def _retry(self, armed_for: float) -> None:
+        """Retry the records due now (the timer may fire a little early: it counts as due)."""
+        due = self._schedule.due(max(self._now(), armed_for))
         try:
-            keys = {s.point.key for s in self._controller.states() if not s.verified and due(s)}
+            failing = [s for s in self._controller.states() if not s.verified]
+            keys = {s.point.key for s in failing if ledger.record_id(s) in due}
+            report = ApplyReport()
             if keys:
+                before = {key: self._controller.state(key).failure for key in keys}
                 report = await self._controller.retry_failed(keys)
                 if settled := len(report.written) + len(report.released):
                     LOGGER.info("Override retry settled %d point(s)", settled)
-            if orphans := [s for s in self._pending.values() if due(s)]:
+                # A point failing again for the same reason is not news.
+                failed = [k for k in report.failed if self._state_failure(k) != before.get(k)]
+                report = replace(report, failed=tuple(failed))
+            if orphans := [s for rid, s in self._pending.items() if rid in due]:
                 await self._settle(orphans, at_start=False)
                 await self.async_save()
+            if self.on_retry_report is not None and (keys or orphans):
+                self.on_retry_report(report)
         finally:
             self._retry_task = None
-        self._schedule_retry()
+            # Pushed back even when the retry raised: a failing retry must not spin.
+            self._schedule.retried(self._unsettled(), due, max(self._now(), armed_for), _backoff())
+            self._schedule_retry()
+
+    def _state_failure(self, key: str) -> FailureKind | None:
+        return self._controller.state(key).failure
 
     def _cancel_timer(self) -> None:
         if self._unsub_retry is not None:

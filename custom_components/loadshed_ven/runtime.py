@@ -310,6 +310,11 @@ class LoadshedRuntime:
         self._notify()
         return state
 
+    @callback
+    def handle_retry_report(self, report: ApplyReport) -> None:
+        """An automatic retry settled or failed points: bus events and entities follow now."""
+        self._after_pass(report, SOURCE_SCHEDULE, None)
+
     # ---- scheduling ---------------------------------------------------------------------
 
     async def async_stop(self) -> None:

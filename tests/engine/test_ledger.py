@@ -20,6 +20,7 @@ from custom_components.loadshed_ven.engine.overrides import (
     PointStatus,
 )
 from custom_components.loadshed_ven.engine.points import OverridePoint, PointValue
+from custom_components.loadshed_ven.engine.retries import Backoff, RetrySchedule
 from custom_components.loadshed_ven.engine.shed import ShedController
 
 NOW = datetime(2026, 7, 1, 18, 0, tzinfo=UTC)
@@ -283,14 +284,54 @@ def test_retry_delay_doubles_up_to_the_cap() -> None:
     assert ledger.retry_delay(0, initial=10, cap=5) == 5
 
 
-def test_only_denied() -> None:
-    denied = _held(ANALOG, 78.0, verified=False, failure=FailureKind.ACCESS_DENIED)
-    offline = _held(MULTI, 2, verified=False, failure=FailureKind.OFFLINE)
-    fine = _held(BINARY, "active")
-    assert ledger.only_denied([denied, fine])
-    assert not ledger.only_denied([denied, offline])
-    assert not ledger.only_denied([fine])
-    assert not ledger.only_denied([])
+BACKOFF = Backoff(initial=10.0, cap=300.0)
+
+
+def test_failing_point_does_not_delay_other_points_retry() -> None:
+    """Each record keeps its own backoff: one refused or long-failing point never sets the
+    time of another one's first retry."""
+    schedule = RetrySchedule()
+    schedule.sync({"denied@10": True}, 0.0, BACKOFF)
+    assert schedule.due_at("denied@10") == 300.0  # refused: only at the cap
+    schedule.sync({"denied@10": True, "offline@10": False}, 100.0, BACKOFF)
+    assert schedule.due_at("offline@10") == 110.0
+    assert schedule.next_due() == 110.0
+    assert schedule.delay_of_next() == 10.0
+    assert schedule.due(110.0) == {"offline@10"}
+
+
+def test_each_record_doubles_its_own_delay_and_settling_resets_it() -> None:
+    schedule = RetrySchedule()
+    schedule.sync({"a@10": False}, 0.0, BACKOFF)
+    dues = []
+    for _ in range(7):
+        now = schedule.due_at("a@10")
+        assert now is not None
+        schedule.retried({"a@10": False}, schedule.due(now), now, BACKOFF)
+        dues.append(schedule.due_at("a@10"))
+    assert dues == [30.0, 70.0, 150.0, 310.0, 610.0, 910.0, 1210.0]  # 20, 40, ... capped at 300
+    schedule.sync({"b@10": False}, 1000.0, BACKOFF)  # a newcomer starts from 10 s
+    assert schedule.due_at("b@10") == 1010.0
+    schedule.retried({"b@10": False}, {"a@10"}, 1210.0, BACKOFF)  # a settled in its retry
+    assert "a@10" not in schedule
+    schedule.sync({}, 1300.0, BACKOFF)  # b settled by a pass
+    assert len(schedule) == 0
+    assert schedule.next_due() is None
+    assert schedule.delay_of_next() is None
+    schedule.sync({"a@10": False}, 2000.0, BACKOFF)  # failing again: from the start
+    assert schedule.due_at("a@10") == 2010.0
+
+
+def test_refused_record_waits_the_cap_between_retries_and_others_keep_their_time() -> None:
+    schedule = RetrySchedule()
+    schedule.sync({"a@10": False, "d@10": True}, 0.0, BACKOFF)
+    schedule.retried({"a@10": False, "d@10": True}, {"a@10"}, 10.0, BACKOFF)
+    assert (schedule.due_at("a@10"), schedule.due_at("d@10")) == (30.0, 300.0)
+    schedule.retried({"a@10": False, "d@10": True}, {"d@10"}, 300.0, BACKOFF)
+    assert schedule.due_at("d@10") == 600.0
+    schedule.retried({"d@10": True}, {"unknown@10"}, 300.0, BACKOFF)  # not scheduled: ignored
+    schedule.clear()
+    assert schedule.due(10_000.0) == set()
 
 
 # ---- the controller's persistence hooks -------------------------------------------------

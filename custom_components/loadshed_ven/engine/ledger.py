@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -244,9 +244,3 @@ def retry_delay(attempt: int, *, initial: float, cap: float) -> float:
     if attempt >= 62:
         return cap
     return min(cap, initial * float(2**attempt))
-
-
-def only_denied(states: Sequence[PointState]) -> bool:
-    """True when every failing state was refused by its controller (retry those rarely)."""
-    failing = [s for s in states if not s.verified]
-    return bool(failing) and all(s.failure is FailureKind.ACCESS_DENIED for s in failing)
