@@ -20,6 +20,7 @@ from custom_components.loadshed_ven.bacnet.writer import BacnetLimits
 
 from .grid import Cell, CellResult, measure_cell, watch_loop
 from .ha import measure_ha
+from .lag import DEFAULT_CASES, LagCase
 from .layout import (
     Shape,
     building_for,
@@ -47,6 +48,8 @@ class Options:
     full_target_baseline: bool = False  # time every point of the 500-point 20 ms baseline
     loop_points: int = TARGET_POINTS  # 0: skip the event-loop measurement
     ha_points: int = TARGET_POINTS  # 0: skip Home Assistant
+    lag_cases: tuple[LagCase, ...] = DEFAULT_CASES  # large events, in Home Assistant
+    lag_polls: int = 12  # polls watched after delivery (openleadr's status job runs every 10 s)
     limits: BacnetLimits = field(default_factory=BacnetLimits)
     base_ip: str = "127.50.0.1"
     router_ip: str = "127.51.0.1"
@@ -56,6 +59,15 @@ class Options:
 
 def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(",") if part.strip())
+
+
+def _lag_cases(text: str) -> tuple[LagCase, ...]:
+    cases = []
+    for part in text.split(","):
+        if part.strip():
+            events, _, intervals = part.strip().partition("x")
+            cases.append(LagCase(events=int(events), intervals=int(intervals)))
+    return tuple(cases)
 
 
 def _millis(text: str) -> tuple[float, ...]:
@@ -103,6 +115,15 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--loop-points", type=int, help="points for the event-loop measurement")
     parser.add_argument("--ha-points", type=int, help="points in the Home Assistant entry")
     parser.add_argument("--no-ha", action="store_true", help="skip Home Assistant")
+    parser.add_argument(
+        "--lag",
+        type=_lag_cases,
+        help="large-event cases in Home Assistant as EVENTSxINTERVALS "
+        "(default 1x1440,1000x1; an empty string skips them)",
+    )
+    parser.add_argument(
+        "--lag-polls", type=int, help="polls watched after a large delivery (default 12)"
+    )
     parser.add_argument("--per-device-limit", type=int, help="try another per-controller limit")
     parser.add_argument("--per-network-limit", type=int, help="try another per-network limit")
     parser.add_argument("--overall-limit", type=int, help="try another overall limit")
@@ -119,6 +140,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
             "repeats": 2,
             "loop_points": 50,
             "ha_points": 50,
+            "lag_polls": 3,
         }
     elif args.targets:
         preset = {
@@ -141,6 +163,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         "loop_points": args.loop_points,
         "ha_points": 0 if args.no_ha else args.ha_points,
         "full_target_baseline": args.full_target_baseline or None,
+        "lag_cases": args.lag,
+        "lag_polls": args.lag_polls,
     }
     values = {**preset, **{k: v for k, v in chosen.items() if v is not None}}
     return Options(
@@ -207,7 +231,15 @@ async def run(options: Options) -> BenchResult:
             _progress(f"Home Assistant with {options.ha_points} points")
             await host.set_latency(TARGET_LATENCY)
             shape = Shape(points=options.ha_points, per_device=1, routed_share=options.routed_share)
-            ha = await measure_ha(host, layout, points_for(shape, ips, routed))
+            if options.lag_cases:
+                _progress(", ".join(case.label for case in options.lag_cases))
+            ha = await measure_ha(
+                host,
+                layout,
+                points_for(shape, ips, routed),
+                lag_cases=options.lag_cases,
+                lag_polls=options.lag_polls,
+            )
         return BenchResult(
             limits=options.limits,
             repeats=options.repeats,

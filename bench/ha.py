@@ -5,7 +5,8 @@ temporary directory) sets up a config entry with the given points against the si
 VTN and meter included. Then the simulated VTN sends level-1 events that start a few seconds
 ahead; the VEN receives them through its ordinary polling, the runtime arms its one timer, and the
 simulated controllers record when each priority slot changes. That gives the delay from the
-interval's start (and end) to the first and the last verified write (and release).
+interval's start (and end) to the first and the last verified write (and release). Last, in the
+same instance, the event-loop lag of large events (:mod:`bench.lag`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from custom_components.loadshed_ven.coordinator import LoadshedData
 from custom_components.loadshed_ven.engine.points import OverridePoint
 from custom_components.loadshed_ven.runtime import EVENT_RECEIVED
 
+from .lag import LagCase, LagResult, measure_lag
 from .loopwatch import Mode, SlowCallbacks, watch_callbacks
 from .simclient import BuildingLayout, SimHost
 
@@ -71,6 +73,7 @@ class HaResult:
     release_callbacks: SlowCallbacks
     shed_debug: SlowCallbacks  # asyncio debug mode (a second event)
     release_debug: SlowCallbacks
+    lag: list[LagResult]  # large events, after the cycles above
 
 
 def entry_data(
@@ -193,6 +196,8 @@ async def measure_ha(
     *,
     event_seconds: int = EVENT_SECONDS,
     lead_seconds: float = EVENT_LEAD_SECONDS,
+    lag_cases: tuple[LagCase, ...] = (),
+    lag_polls: int = 12,
 ) -> HaResult:
     """Set up an entry with ``points`` in a fresh Home Assistant and time events through it."""
     with tempfile.TemporaryDirectory(prefix="loadshed-bench-") as config_dir:
@@ -200,7 +205,13 @@ async def measure_ha(
             hass.data.pop(loader.DATA_CUSTOM_COMPONENTS, None)  # allow custom integrations
             try:
                 return await _measure(
-                    hass, host, layout, points, seconds=event_seconds, lead=lead_seconds
+                    hass,
+                    host,
+                    layout,
+                    points,
+                    seconds=event_seconds,
+                    lead=lead_seconds,
+                    lag=(lag_cases, lag_polls),
                 )
             finally:
                 await hass.async_stop(force=True)
@@ -214,6 +225,7 @@ async def _measure(
     *,
     seconds: int,
     lead: float,
+    lag: tuple[tuple[LagCase, ...], int],
 ) -> HaResult:
     entry = MockConfigEntry(
         domain=DOMAIN,
@@ -233,6 +245,8 @@ async def _measure(
     # Timings without asyncio debug mode (it slows every callback), then callbacks with it.
     plain = await _event_cycle(hass, host, len(points), mode="plain", seconds=seconds, lead=lead)
     debug = await _event_cycle(hass, host, len(points), mode="debug", seconds=seconds, lead=lead)
+    cases, polls = lag
+    lags = [await measure_lag(host, data.runtime, case, polls=polls) for case in cases]
 
     if not await hass.config_entries.async_unload(entry.entry_id):
         raise HaBenchError("unload failed")
@@ -260,4 +274,5 @@ async def _measure(
         release_callbacks=plain.release_callbacks,
         shed_debug=debug.shed_callbacks,
         release_debug=debug.release_callbacks,
+        lag=lags,
     )

@@ -8,7 +8,9 @@
   which is what every callback, task step and timer runs through.
 
 In both modes the collector's pauses are recorded too: a full collection runs inside whatever
-callback happens to allocate at that moment.
+callback happens to allocate at that moment. In ``plain`` mode a sampling thread also records
+where the loop's thread is while one callback has run longer than ``STALL_SECONDS``: the
+stacks seen most often name the code that dominates a stall.
 """
 
 from __future__ import annotations
@@ -17,13 +19,21 @@ import asyncio
 import asyncio.events
 import gc
 import logging
+import sys
+import threading
 import time
+import traceback
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 DEFAULT_THRESHOLD = 0.005  # seconds; faster callbacks are not recorded
+STALL_SECONDS = 0.05  # a callback running this long gets its stack sampled
+SAMPLE_SECONDS = 0.01
+STACK_FRAMES = 6  # innermost frames kept per sample
 type Mode = Literal["debug", "plain", "off"]
 
 
@@ -35,6 +45,8 @@ class SlowCallbacks:
     threshold: float
     seen: list[tuple[float, str]] = field(default_factory=list)  # (seconds, what ran)
     gc_pauses: list[float] = field(default_factory=list)  # seconds, every collection
+    # "file:line function" frames, innermost last, joined by " > " -> samples in stalls
+    stall_stacks: dict[str, int] = field(default_factory=dict)
 
     @property
     def longest(self) -> float | None:
@@ -50,6 +62,13 @@ class SlowCallbacks:
     def longest_gc(self) -> float:
         """The longest garbage-collector pause in seconds (0 when none ran)."""
         return max(self.gc_pauses, default=0.0)
+
+    @property
+    def top_stall_stack(self) -> str:
+        """The stack sampled most often during stalls ("" when none was sampled)."""
+        if not self.stall_stacks:
+            return ""
+        return max(self.stall_stacks.items(), key=lambda item: item[1])[0]
 
     def over(self, limit: float) -> int:
         """How many callbacks took longer than ``limit`` seconds."""
@@ -107,23 +126,48 @@ def _debug_mode(result: SlowCallbacks) -> Iterator[None]:
         logger.propagate = was[2]
 
 
+def _frames(frame: Any) -> str:
+    stack = traceback.extract_stack(frame)[-STACK_FRAMES:]
+    return " > ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in stack)
+
+
 @contextmanager
 def _timed_handles(result: SlowCallbacks) -> Iterator[None]:
     original: Callable[[asyncio.Handle], None] = asyncio.events.Handle._run
     threshold = result.threshold
+    loop_thread = threading.get_ident()
+    running: list[float] = []  # start of the callback running now, if any
+    stop = threading.Event()
+    samples: Counter[str] = Counter()
 
     def timed_run(handle: asyncio.Handle) -> None:
         began = time.perf_counter()
-        original(handle)
+        running.append(began)
+        try:
+            original(handle)
+        finally:
+            running.pop()
         took = time.perf_counter() - began
         if took > threshold:
             result.seen.append((took, repr(handle)))
 
+    def sample() -> None:
+        while not stop.wait(SAMPLE_SECONDS):
+            if running and time.perf_counter() - running[0] > STALL_SECONDS:
+                frame = sys._current_frames().get(loop_thread)
+                if frame is not None:
+                    samples[_frames(frame)] += 1
+
+    sampler = threading.Thread(target=sample, name="loopwatch-sampler", daemon=True)
     setattr(asyncio.events.Handle, "_run", timed_run)  # noqa: B010 - typed as a method
+    sampler.start()
     try:
         yield
     finally:
         setattr(asyncio.events.Handle, "_run", original)  # noqa: B010
+        stop.set()
+        sampler.join()
+        result.stall_stacks.update(samples)
 
 
 @contextmanager

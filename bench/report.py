@@ -112,7 +112,7 @@ def _met(ok: bool) -> str:
 
 
 def target_rows(result: BenchResult) -> list[str]:
-    """The issue's targets for 500 points at 20 ms, each with the measured value."""
+    """The README's targets for 500 points at 20 ms, each with the measured value."""
     rows = ["| Target | Limit | Measured | Met |", "|---|---:|---:|---|"]
     for c in result.cells:
         if (c.cell.shape.points, c.cell.latency) != (TARGET_POINTS, TARGET_LATENCY):
@@ -138,6 +138,14 @@ def target_rows(result: BenchResult) -> list[str]:
                 loop.shed_debug,
             )
         )
+    if result.ha is not None:
+        rows += [
+            f"| Longest event-loop callback, {lag.case.label}: while delivered / "
+            f"over {lag.polls} polls | {TARGET_CALLBACK * 1000:.0f} ms "
+            f"| {_callback(lag.delivery)} / {_callback(lag.steady)} "
+            f"| {_met(lag.delivered and _within(lag.delivery) and _within(lag.steady))} |"
+            for lag in result.ha.lag
+        ]
     if result.ha is not None and result.ha.points == TARGET_POINTS:
         ha = result.ha
         rows.append(
@@ -151,6 +159,48 @@ def target_rows(result: BenchResult) -> list[str]:
             )
         )
     return rows
+
+
+def _within(watched: SlowCallbacks) -> bool:
+    return (watched.longest or 0.0) <= TARGET_CALLBACK
+
+
+def _ratio(watched: SlowCallbacks, baseline: SlowCallbacks) -> str:
+    """How many times the baseline's longest callback (each at least the threshold)."""
+    value = max(watched.longest or 0.0, watched.threshold)
+    base = max(baseline.longest or 0.0, baseline.threshold)
+    return f"{value / base:.1f}x"
+
+
+def lag_rows(ha: HaResult) -> list[str]:
+    """Large events: the loop's longest callbacks, next to the shed baseline of the same run."""
+    limit = f"{TARGET_CALLBACK * 1000:.0f} ms"
+    rows = [
+        f"| Large events (target: no callback over {limit}) | Known / sent, time "
+        f"| Longest callback while delivered (over {limit}) | Longest over the next polls "
+        f"(over {limit}) | vs. shedding {ha.points} points ({_callback(ha.shed_callbacks)}) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    rows += [
+        f"| {lag.case.label} | {lag.known:,} / {lag.case.events:,}, "
+        f"{_s(lag.delivery_seconds)} s "
+        f"| {_callback(lag.delivery)} ({lag.delivery.over(TARGET_CALLBACK)}) "
+        f"| {_callback(lag.steady)} ({lag.steady.over(TARGET_CALLBACK)}, {lag.polls} polls) "
+        f"| {_ratio(lag.delivery, ha.shed_callbacks)} / {_ratio(lag.steady, ha.shed_callbacks)} |"
+        for lag in ha.lag
+    ]
+    return rows
+
+
+def lag_stacks(ha: HaResult) -> list[str]:
+    """Where the loop was during callbacks over the target: the most sampled stack per case."""
+    lines = []
+    for lag in ha.lag:
+        for window, watched in (("delivery", lag.delivery), ("next polls", lag.steady)):
+            if _within(watched) or not watched.top_stall_stack:
+                continue
+            lines.append(f"- {lag.case.label}, {window}: `{watched.top_stall_stack}`")
+    return lines
 
 
 def _callback_target(what: str, plain: SlowCallbacks, debug: SlowCallbacks) -> str:
@@ -221,6 +271,12 @@ def markdown(result: BenchResult) -> str:
         lines += [*loop_rows(result.loop), ""]
     if result.ha is not None:
         lines += [*ha_rows(result.ha), ""]
+        if result.ha.lag:
+            lines += [*lag_rows(result.ha), ""]
+            stacks = lag_stacks(result.ha)
+            if stacks:
+                lines += ["Most sampled stack (innermost last) in callbacks over the target:"]
+                lines += [*stacks, ""]
     targets = target_rows(result)
     if len(targets) > 2:
         lines += [*targets, ""]
@@ -234,4 +290,12 @@ def as_dict(result: BenchResult) -> dict[str, Any]:
     for cell, raw in zip(result.cells, data["cells"], strict=True):
         raw["shed_median"], raw["shed_p95"] = median(cell.shed), p95(cell.shed)
         raw["release_median"], raw["release_p95"] = median(cell.release), p95(cell.release)
+    if result.ha is not None:
+        for lag, raw in zip(result.ha.lag, data["ha"]["lag"], strict=True):
+            raw["label"] = lag.case.label
+            for window in ("delivery", "steady"):
+                watched: SlowCallbacks = getattr(lag, window)
+                raw[window]["longest"] = watched.longest
+                raw[window]["over_target"] = watched.over(TARGET_CALLBACK)
+                raw[window]["top_stall_stack"] = watched.top_stall_stack
     return data

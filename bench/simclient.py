@@ -134,3 +134,20 @@ class SimHost:
         """Queue a SIMPLE event at the VTN; returns its id and its start (epoch seconds)."""
         answer = await self.call("event", level=level, start_in=start_in, duration=duration)
         return str(answer["event_id"]), float(answer["start"])
+
+    async def add_events(
+        self, count: int, intervals: int, interval_seconds: int, start_in: float
+    ) -> list[str]:
+        """Queue ``count`` events of ``intervals`` intervals each at the VTN; returns their ids."""
+        answer = await self.call(
+            "events",
+            count=count,
+            intervals=intervals,
+            interval_seconds=interval_seconds,
+            start_in=start_in,
+        )
+        return [str(event_id) for event_id in answer["event_ids"]]
+
+    async def remove_events(self, event_ids: list[str]) -> None:
+        """Stop serving those events at the VTN (an implied cancellation for the VEN)."""
+        await self.call("remove", event_ids=event_ids)

@@ -17,6 +17,10 @@ answer has ``"ok"`` and, when false, ``"error"``. Commands:
 ``watch``    start recording when ``analog-value,302`` slots change -> {}
 ``watched``  -> {first, last, count}: wall-clock times of the first and last change since ``watch``
 ``event``    {level, start_in, duration} -> {event_id, start}: queue an event at the VTN
+``events``   {count, intervals, interval_seconds, start_in} -> {event_ids, start}: queue ``count``
+             events of ``intervals`` consecutive intervals each (levels cycling 1, 2, 3), so the
+             VEN gets them in one message at its next poll
+``remove``   {event_ids}: stop serving those events (the VEN sees an implied cancel)
 ``stop``     stop the building and exit
 """
 
@@ -104,6 +108,22 @@ class _Host:
             duration=timedelta(seconds=float(request["duration"])),
         )
         return {"event_id": event_id, "start": start.timestamp()}
+
+    async def cmd_events(self, request: dict[str, Any]) -> dict[str, Any]:
+        start = datetime.now(UTC) + timedelta(seconds=float(request["start_in"]))
+        length = timedelta(seconds=int(request["interval_seconds"]))
+        spans = [(length, 1 + n % 3) for n in range(int(request["intervals"]))]
+        # One pass over the queue: every event lands in the same oadrDistributeEvent.
+        event_ids = [
+            self.live.vtn.add_event(intervals=spans, start=start)
+            for _ in range(int(request["count"]))
+        ]
+        return {"event_ids": event_ids, "start": start.timestamp()}
+
+    async def cmd_remove(self, request: dict[str, Any]) -> dict[str, Any]:
+        for event_id in request["event_ids"]:
+            self.live.vtn.remove_event(str(event_id))
+        return {}
 
     async def start(self, request: dict[str, Any]) -> dict[str, Any]:
         began = time.perf_counter()

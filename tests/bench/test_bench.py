@@ -12,6 +12,7 @@ import re
 
 from bench.__main__ import Options, parse_args, run
 from bench.ha import measure_ha
+from bench.lag import LagCase
 from bench.layout import (
     PRIORITY,
     Shape,
@@ -20,7 +21,7 @@ from bench.layout import (
     points_for,
     routed_addresses,
 )
-from bench.report import markdown
+from bench.report import lag_rows, markdown
 from bench.simclient import BuildingLayout, SimHost
 
 # Addresses of this test process only (the benchmark itself defaults to 127.50/127.51).
@@ -32,6 +33,7 @@ HA_ROUTER_IP = f"127.53.{_OCTET}.101"
 POINTS = 20
 LATENCIES = (0.0, 0.020)
 PER_DEVICE = (1, 10)
+LAG_CASES = (LagCase(events=1, intervals=60), LagCase(events=20, intervals=1))
 
 
 async def test_small_run_writes_and_releases_every_point(socket_enabled: None) -> None:
@@ -89,6 +91,14 @@ def test_command_line_presets() -> None:
     assert not quick.full_target_baseline
     custom = parse_args(["--sizes", "10,30", "--latency", "0,5", "--repeats", "1"])
     assert (custom.sizes, custom.latencies, custom.repeats) == ((10, 30), (0.0, 0.005), 1)
+    assert parse_args([]).lag_cases == (
+        LagCase(events=1, intervals=1440),
+        LagCase(events=1000, intervals=1),
+    )
+    lag = parse_args(["--quick", "--lag", "2x30,5x1", "--lag-polls", "2"])
+    assert lag.lag_cases == (LagCase(events=2, intervals=30), LagCase(events=5, intervals=1))
+    assert lag.lag_polls == 2
+    assert parse_args(["--lag", ""]).lag_cases == ()
 
 
 async def test_home_assistant_part_sees_every_write_and_release(socket_enabled: None) -> None:
@@ -101,7 +111,15 @@ async def test_home_assistant_part_sees_every_write_and_release(socket_enabled: 
         await host.set_latency(0.020)
         points = points_for(shape, ip_addresses(layout), routed_addresses(layout))
         assert sum(1 for p in points if ":" in p.address) == 2
-        result = await measure_ha(host, layout, points, event_seconds=2, lead_seconds=2.0)
+        result = await measure_ha(
+            host,
+            layout,
+            points,
+            event_seconds=2,
+            lead_seconds=2.0,
+            lag_cases=LAG_CASES,
+            lag_polls=1,
+        )
         # Every setpoint changed once at the start and once at the end of each event ...
         assert result.shed.changes == result.release.changes == POINTS
         assert 0 <= result.shed.first <= result.shed.last
@@ -112,3 +130,13 @@ async def test_home_assistant_part_sees_every_write_and_release(socket_enabled: 
     assert result.setup_seconds > 0
     assert result.traced_bytes > 0
     assert result.shed_debug.mode == "debug"
+    # The large-event cases: every event reached the runtime, and each has its table row.
+    assert [lag.case for lag in result.lag] == list(LAG_CASES)
+    for lag in result.lag:
+        assert lag.delivered
+        assert lag.known == lag.case.events
+        assert lag.delivery.mode == lag.steady.mode == "plain"
+    rows = lag_rows(result)
+    assert "one event of 60 one-minute intervals" in rows[2]
+    assert "one message of 20 events (one interval each)" in rows[3]
+    assert all(row.endswith("x |") for row in rows[2:])
