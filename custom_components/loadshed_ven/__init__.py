@@ -73,8 +73,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: LoadshedConfigEntry) -> 
         ) from err
 
     writer = BacnetOverrideWriter(handle.stack)
+    # Pure parsing, but thousands of points take a noticeable time: keep it off the loop.
+    points = await hass.async_add_executor_job(settings.points, data)
     controller = ShedController(
-        settings.points(data),
+        points,
         writer,
         policy=settings.policy(data),
         clock=dt_util.utcnow,

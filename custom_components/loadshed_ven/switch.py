@@ -7,7 +7,8 @@ priority array was read back to hold, never what was merely asked for.
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from typing import Any, Final
 
 from homeassistant.components.switch import SwitchEntity
 from homeassistant.components.switch.const import DOMAIN as SWITCH_DOMAIN
@@ -32,6 +33,9 @@ ATTR_ADDRESS = "address"
 ATTR_OBJECT = "object"
 ATTR_PRIORITY = "priority"
 PARTICIPATION = "participation"
+# Switches added at once. Adding thousands in one call kept the event loop busy for about a
+# second (entity registry, device registry, first state write per entity).
+ADD_BATCH: Final = 100
 
 
 async def async_setup_entry(
@@ -42,9 +46,14 @@ async def async_setup_entry(
     """Add a switch for every configured override point; forget points no longer configured."""
     points = [state.point for state in entry.runtime_data.runtime.point_states()]
     _remove_stale(hass, entry, points)
-    async_add_entities(
-        [ParticipationSwitch(entry), *(OverrideSwitch(entry, point) for point in points)]
-    )
+    async_add_entities([ParticipationSwitch(entry)])
+    for start in range(0, len(points), ADD_BATCH):
+        if start:
+            # Home Assistant starts adding each batch eagerly; yielding lets the loop run.
+            await asyncio.sleep(0)
+        async_add_entities(
+            [OverrideSwitch(entry, point) for point in points[start : start + ADD_BATCH]]
+        )
 
 
 def _remove_stale(
