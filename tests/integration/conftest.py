@@ -169,6 +169,16 @@ def setpoints(building: SimBuilding) -> list[object]:
     return [slot(building, address, SETPOINT, 10) for address in ALL_DEVICES]
 
 
+# What ``setpoints`` reads while level 1 is held, and once everything is released.
+SHED = [78.0] * 4
+RELEASED: list[object] = [None] * 4
+
+
+def point_key(address: str, obj: str = SETPOINT) -> str:
+    """The key of a configured point (its switch's unique id without the entry id)."""
+    return f"{address}/{obj}"
+
+
 def ledger_records(hass_storage: dict[str, Any], entry: MockConfigEntry) -> list[dict[str, Any]]:
     """The override ledger records Home Assistant's Store holds for ``entry``."""
     stored = hass_storage.get(storage_key(entry.entry_id))

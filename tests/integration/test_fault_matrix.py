@@ -40,24 +40,20 @@ from sim.building import SimBuilding
 from .conftest import (
     BASE_IP,
     IP_DEVICES,
+    RELEASED,
     SETPOINT,
+    SHED,
     SHED_ENABLE,
     VEN_NAME,
     crash_entry,
     entry_data,
     ledger_records,
+    point_key,
     setpoints,
     slot,
     start_entry,
     wait_for,
 )
-
-SHED = [78.0] * 4
-RELEASED: list[object] = [None] * 4
-
-
-def _key(address: str, obj: str = SETPOINT) -> str:
-    return f"{address}/{obj}"
 
 
 def _end_of(building: SimBuilding, event_id: str) -> datetime:
@@ -118,7 +114,7 @@ async def test_fault_01_restart_mid_event_event_ends_while_down(
     unreachable.offline = True
     assert await hass.config_entries.async_unload(entry.entry_id)
     assert setpoints(building) == [None, 78.0, None, None]
-    assert [r["key"] for r in ledger_records(hass_storage, entry)] == [_key(IP_DEVICES[1])]
+    assert [r["key"] for r in ledger_records(hass_storage, entry)] == [point_key(IP_DEVICES[1])]
     assert _issue(hass, "stuck_points", entry) is not None  # in view while HA is down
     unreachable.offline = False
     end = _end_of(building, event_id)
@@ -178,7 +174,7 @@ async def test_fault_03_device_offline_during_the_shed_is_written_when_back(
     data = await start_entry(hass, entry)
     device = building.bacnet.device(IP_DEVICES[2])
     device.offline = True
-    key = _key(IP_DEVICES[2])
+    key = point_key(IP_DEVICES[2])
     event_id = building.vtn.add_event(level=1, duration=timedelta(minutes=30))
     await wait_for(
         lambda: data.runtime.controller.state(key).failure is FailureKind.OFFLINE,
@@ -219,7 +215,7 @@ async def test_fault_04_device_offline_during_the_release_is_released_when_back(
 
     device = building.bacnet.device(IP_DEVICES[1])
     device.offline = True
-    key = _key(IP_DEVICES[1])
+    key = point_key(IP_DEVICES[1])
     building.vtn.cancel_event(event_id)
     await wait_for(
         lambda: data.runtime.controller.state(key).status is PointStatus.FAILED,
@@ -269,7 +265,7 @@ async def test_fault_05_write_access_denied_is_reported_without_a_retry_storm(
     monkeypatch.setattr(type(target), "write_property", counted)  # the controller counts
     failed: list[Event] = []
     hass.bus.async_listen(EVENT_POINT_FAILED, failed.append)
-    key = _key(IP_DEVICES[2])
+    key = point_key(IP_DEVICES[2])
 
     event_id = building.vtn.add_event(level=1, duration=timedelta(minutes=30))
     await wait_for(lambda: bool(failed), what="the refusal reported")
@@ -315,7 +311,7 @@ async def test_fault_06_another_writer_at_priority_8_is_reported_as_owner(
     operator = building.bacnet.device(IP_DEVICES[0])
     operator.write_local(SETPOINT, 65.0, 8)  # the building operator's manual command
     data = await start_entry(hass, entry)
-    key = _key(IP_DEVICES[0])
+    key = point_key(IP_DEVICES[0])
     event_id = building.vtn.add_event(level=1, duration=timedelta(minutes=30))
     await wait_for(lambda: setpoints(building) == SHED, what="shed")
     await wait_for(

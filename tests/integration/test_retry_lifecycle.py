@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNKNOWN
 from homeassistant.core import Event, HomeAssistant
-from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
@@ -22,35 +21,25 @@ from custom_components.loadshed_ven.coordinator import LoadshedData
 from custom_components.loadshed_ven.engine import ledger
 from custom_components.loadshed_ven.engine.overrides import FailureKind, PointState, PointStatus
 from custom_components.loadshed_ven.engine.points import OverridePoint
-from custom_components.loadshed_ven.ledger_store import storage_key
 from custom_components.loadshed_ven.runtime import EVENT_POINT_RELEASED, SOURCE_SCHEDULE
 from sim.building import SimBuilding
 
 from .conftest import (
     BASE_IP,
     IP_DEVICES,
+    RELEASED,
     SETPOINT,
+    SHED,
     SHED_ENABLE,
     VEN_NAME,
     entry_data,
+    point_key,
     setpoints,
     slot,
     start_entry,
     wait_for,
 )
-
-SHED = [78.0] * 4
-RELEASED: list[object] = [None] * 4
-
-
-def _key(address: str, obj: str = SETPOINT) -> str:
-    return f"{address}/{obj}"
-
-
-def _switch(hass: HomeAssistant, entry: MockConfigEntry, key: str) -> str:
-    found = er.async_get(hass).async_get_entity_id("switch", DOMAIN, f"{entry.entry_id}_{key}")
-    assert found is not None, f"no switch for {key}"
-    return found
+from .test_platforms import entity_id
 
 
 def _shows(hass: HomeAssistant, entity_id: str, state: str, **attributes: Any) -> bool:
@@ -72,8 +61,8 @@ async def test_retry_success_updates_switch_and_fires_point_released(
     entry = added_entry
     await start_entry(hass, entry)
     device = building.bacnet.device(IP_DEVICES[2])
-    key = _key(IP_DEVICES[2])
-    switch = _switch(hass, entry, key)
+    key = point_key(IP_DEVICES[2])
+    switch = entity_id(hass, entry, "switch", key)
     released: list[Event] = []
     hass.bus.async_listen(EVENT_POINT_RELEASED, released.append)
 
@@ -126,7 +115,7 @@ async def test_failing_point_does_not_delay_other_points_retry(
     controller = data.runtime.controller
     refusing = building.bacnet.device(IP_DEVICES[0])
     refusing.deny_writes(SETPOINT)
-    refused, late = _key(IP_DEVICES[0]), _key(IP_DEVICES[1])
+    refused, late = point_key(IP_DEVICES[0]), point_key(IP_DEVICES[1])
 
     event_id = building.vtn.add_event(level=1, duration=timedelta(minutes=30))
     await wait_for(
@@ -174,7 +163,7 @@ async def test_point_left_by_last_run_shows_failed_until_a_retry_releases_it(
     from the start, and the release a retry lands shows at once (event and switch)."""
     entry = added_entry
     device = building.bacnet.device(IP_DEVICES[2])
-    key = _key(IP_DEVICES[2])
+    key = point_key(IP_DEVICES[2])
     point = OverridePoint(
         address=IP_DEVICES[2],
         object_type="analog-value",
@@ -184,7 +173,7 @@ async def test_point_left_by_last_run_shows_failed_until_a_retry_releases_it(
         name=f"Zone setpoint {IP_DEVICES[2]}",
     )
     left = PointState(point=point, status=PointStatus.HELD, written_value=78.0, event_id="old")
-    hass_storage[storage_key(entry.entry_id)] = {
+    hass_storage[ledger_store.storage_key(entry.entry_id)] = {
         "version": ledger_store.STORAGE_VERSION,
         "data": ledger.dump([left]),
     }
@@ -194,7 +183,7 @@ async def test_point_left_by_last_run_shows_failed_until_a_retry_releases_it(
     hass.bus.async_listen(EVENT_POINT_RELEASED, released.append)
 
     await start_entry(hass, entry)
-    switch = _switch(hass, entry, key)
+    switch = entity_id(hass, entry, "switch", key)
     assert _shows(hass, switch, STATE_UNKNOWN, failure="offline", verified=False)
     device.offline = False
     await wait_for(
