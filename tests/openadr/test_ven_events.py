@@ -11,13 +11,12 @@ from typing import Any
 import pytest
 
 from custom_components.loadshed_ven.openadr.guard import MAX_EVENTS_PER_MESSAGE
-from custom_components.loadshed_ven.openadr.ven import Backoff, VenConnection, VenSettings
+from custom_components.loadshed_ven.openadr.ven import VenConnection, VenSettings
+from tests.openadr.conftest import FAST
 from tests.openadr.raw_vtn import RawVtn, distribution, event
 from tests.vtn_fixtures import wait_for
 
 pytestmark = pytest.mark.compat
-
-FAST = Backoff(initial=0.05, maximum=0.2, jitter=0.1)
 
 
 class Engine:
@@ -40,14 +39,6 @@ class Engine:
             (e["event_descriptor"]["event_id"], e["event_descriptor"]["modification_number"])
             for e in self.events
         ]
-
-
-@pytest.fixture
-async def raw_vtn(socket_enabled: None) -> AsyncIterator[RawVtn]:
-    server = RawVtn()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture

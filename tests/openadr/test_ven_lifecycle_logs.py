@@ -6,7 +6,6 @@ import asyncio
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -14,26 +13,17 @@ import pytest
 from openleadr.messaging import create_message
 
 from custom_components.loadshed_ven.openadr.guard import MAX_REPORT_REQUESTS
-from custom_components.loadshed_ven.openadr.ven import Backoff, VenConnection, VenSettings
+from custom_components.loadshed_ven.openadr.ven import VenConnection, VenSettings
 from sim.vtn import SimVtn
+from tests.openadr.conftest import FAST
 from tests.openadr.raw_vtn import VEN_ID, RawVtn
 from tests.vtn_fixtures import wait_for
 
 pytestmark = pytest.mark.compat
 
-FAST = Backoff(initial=0.05, maximum=0.2, jitter=0.1)
-
 
 async def opt_in(event: dict[str, Any]) -> Any:
     return "optIn"
-
-
-@pytest.fixture
-async def raw_vtn(socket_enabled: None) -> AsyncIterator[RawVtn]:
-    server = RawVtn()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 def records(caplog: pytest.LogCaptureFixture, level: int, text: str) -> list[str]:
