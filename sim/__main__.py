@@ -1,6 +1,7 @@
 """Command line for the simulated building.
 
 python -m sim                                 start the building, keep running (Ctrl-C stops)
+python -m sim --keep-listed 5m --digit-ids    ... with a VTN that behaves like many in the field
 python -m sim event --level 1 --duration 10m  put an event on the running building's VTN
 python -m sim list | reports | opts | status
 python -m sim modify EVENT_ID --level 2       python -m sim cancel EVENT_ID
@@ -27,6 +28,7 @@ from urllib.parse import quote
 from .building import BuildingConfig, SimBuilding
 from .control import DEFAULT_CONTROL_PORT, ControlServer
 from .duration import parse_duration
+from .vtn import SimVtn
 
 CONTROL_ENV = "LOADSHED_SIM_CONTROL"
 
@@ -87,6 +89,7 @@ async def _run(args: argparse.Namespace) -> None:
         poll_interval=timedelta(seconds=args.poll),
     )
     building = SimBuilding(config)
+    _configure_vtn(building.vtn, args)
     control = ControlServer(building, port=args.control_port)
     await building.start()
     try:
@@ -107,6 +110,16 @@ async def _run(args: argparse.Namespace) -> None:
         with contextlib.suppress(Exception):
             await control.stop()
         await building.stop()
+
+
+def _configure_vtn(vtn: SimVtn, args: argparse.Namespace) -> None:
+    """Apply the VTN's field-behaviour options (read by the VTN when it starts)."""
+    if args.vtn_id is not None:
+        vtn.vtn_id = args.vtn_id
+    if args.keep_listed is not None:
+        vtn.keep_listed = parse_duration(args.keep_listed)
+    vtn.distribute_every_poll = args.distribute_every_poll
+    vtn.digit_ids = args.digit_ids
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -140,6 +153,17 @@ def _parser() -> argparse.ArgumentParser:
             default=defaults.poll_interval.total_seconds(),
             help="VTN poll interval in seconds (>= 1)",
         )
+        p.add_argument("--vtn-id", help="the VTN's vtnID (default SIMVTN; may be all digits)")
+        p.add_argument(
+            "--keep-listed",
+            help="keep cancelled and completed events listed this long, e.g. 5m",
+        )
+        p.add_argument(
+            "--distribute-every-poll",
+            action="store_true",
+            help="answer every oadrPoll with the full event list",
+        )
+        p.add_argument("--digit-ids", action="store_true", help="all-digit event IDs")
 
     for name in ("event", "modify"):
         ev = sub.add_parser(name, help=f"{name} an event")

@@ -4,6 +4,11 @@ It accepts any VEN, sends SIMPLE level events (add, modify, cancel, silently rem
 every opt response and every TELEMETRY_USAGE value, and can ask a VEN to re-register. With a
 :class:`SimTls` it serves HTTPS, requires a client certificate from the CA and signs its messages.
 
+Field behaviour on request: ``keep_listed`` keeps cancelled and completed events in every
+distribution for that long (as production VTNs do), ``distribute_every_poll`` answers every
+oadrPoll with the full event list, ``digit_ids`` numbers events with digits only (and ``vtn_id``
+may be all digits too), and :meth:`SimVtn.serve_raw` answers a VEN with exact bytes.
+
 openleadr keeps several settings as class attributes of ``VTNService`` (message signing,
 ``ven_lookup``, signature checks), so two servers in one process would overwrite each other.
 This VTN restores those class attributes after construction and sets them per service instance.
@@ -26,7 +31,7 @@ from functools import partial
 from typing import Any
 
 from aiohttp import web
-from openleadr import OpenADRServer
+from openleadr import OpenADRServer, utils
 from openleadr.service import OptService, VTNService
 
 from custom_components.loadshed_ven.openadr import xml_compat
@@ -40,8 +45,9 @@ from sim.vtn_events import (
     to_json,
     whole_seconds,
 )
+from sim.vtn_raw import RawBody, RawServing
 
-__all__ = ["OptRecord", "ReportRecord", "SimTls", "SimVtn", "VenRecord", "to_json"]
+__all__ = ["OptRecord", "RawBody", "ReportRecord", "SimTls", "SimVtn", "VenRecord", "to_json"]
 
 _LOGGER = logging.getLogger(__name__)
 PATH_PREFIX = "/OpenADR2/Simple/2.0b"
@@ -50,7 +56,7 @@ _Message = tuple[str, dict[str, Any]]
 _Handler = Callable[[dict[str, Any]], Awaitable[_Message]]
 
 
-class SimVtn(EventControl):
+class SimVtn(EventControl, RawServing):
     """An OpenADR 2.0b VTN (openleadr) on 127.0.0.0/8, controlled through Python methods."""
 
     def __init__(
@@ -63,8 +69,17 @@ class SimVtn(EventControl):
         *,
         report_sampling: timedelta = timedelta(seconds=2),
         market_context: str = "oadr://loadshed.sim",
+        keep_listed: timedelta | None = None,
+        distribute_every_poll: bool = False,
+        digit_ids: bool = False,
     ) -> None:
-        """Configure the VTN; nothing is bound until :meth:`start`."""
+        """Configure the VTN; nothing is bound until :meth:`start`.
+
+        ``keep_listed`` None is openleadr's own behaviour: a cancelled event is listed until the
+        VEN answers it, a completed one once more. A timedelta keeps both in every distribution
+        until that long after the cancellation or the end. These three options may also be set
+        as attributes before :meth:`start`.
+        """
         if not ipaddress.ip_address(host).is_loopback:
             raise ValueError(f"host must be a loopback address, got {host}")
         self.host = host
@@ -73,6 +88,11 @@ class SimVtn(EventControl):
         self.report_sampling = whole_seconds(report_sampling, "report_sampling", 1)
         self.tls = tls
         self.market_context = market_context
+        if keep_listed is not None and keep_listed < timedelta():
+            raise ValueError("keep_listed must not be negative")
+        self.keep_listed = keep_listed
+        self.distribute_every_poll = distribute_every_poll
+        self.digit_ids = digit_ids
         self.reports: list[ReportRecord] = []
         self.opts: list[OptRecord] = []
         self._port = port
@@ -82,6 +102,7 @@ class SimVtn(EventControl):
         self._server: Any = None
         self._runner: web.AppRunner | None = None
         self._sock: socket.socket | None = None
+        self._init_raw()
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -138,6 +159,7 @@ class SimVtn(EventControl):
         Registrations, events, opts and reports are kept: :meth:`start` serves them again on
         the same port, like a VTN restart with a persistent database.
         """
+        self.hold_polls(hold=False)  # a held poll must not keep the shutdown waiting
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
@@ -182,6 +204,7 @@ class SimVtn(EventControl):
                     setattr(VTNService, name, saved[name])
                 elif name in vars(VTNService):
                     delattr(VTNService, name)
+        server.app.middlewares.append(self._raw_middleware)
         opt_service = OptService(self.vtn_id)
         server.app.router.add_post(f"{PATH_PREFIX}/EiOpt", opt_service.handler)
         for service in (*server.services.values(), opt_service):
@@ -309,7 +332,13 @@ class SimVtn(EventControl):
         if ven_id in self._reregister:
             self._reregister.discard(ven_id)
             return "oadrRequestReregistration", {"ven_id": ven_id}
+        listing = self._relist(ven_id, datetime.now(UTC))
+        queued = listing if listing is not None else self._server.events.get(ven_id)
+        if self.distribute_every_poll and queued:
+            self._server.events_updated[ven_id] = True
         changed = bool(self._server.events_updated.get(ven_id))
+        if listing is not None and changed:
+            return self._distribution(ven_id, listing)
         response = await original(payload)
         if changed and response[0] == "oadrResponse":
             # The last event was removed: an empty distribute lets the VEN notice.
@@ -317,12 +346,22 @@ class SimVtn(EventControl):
         return response
 
     async def _on_request_event(self, original: _Handler, payload: dict[str, Any]) -> _Message:
+        ven_id = payload["ven_id"]
+        listing = self._relist(ven_id, datetime.now(UTC))
+        if listing is not None:
+            return self._distribution(ven_id, listing)
         response = await original(payload)
         # The VEN now holds the current list; without this the next poll sends it again.
-        self._server.events_updated[payload["ven_id"]] = False
+        self._server.events_updated[ven_id] = False
         if response[0] == "oadrResponse":
             return "oadrDistributeEvent", {"events": []}
         return response
+
+    def _distribution(self, ven_id: str, listing: list[Any]) -> _Message:
+        # openleadr's own distribution pops completed events (and a lone completed one even
+        # from the message being sent); with keep_listed the VTN lists them itself.
+        self._server.events_updated[ven_id] = False
+        return "oadrDistributeEvent", {"events": utils.order_events(list(listing))}
 
     async def _on_created_event(self, original: _Handler, payload: dict[str, Any]) -> _Message:
         ven_id = payload["ven_id"]
@@ -330,6 +369,9 @@ class SimVtn(EventControl):
         queue = self._server.events.get(ven_id, [])
         current = []
         for reply in payload.get("event_responses") or []:
+            # IDs are strings, even all-digit ones that openleadr's parser turned into ints.
+            if reply.get("event_id") is not None:
+                reply["event_id"] = str(reply["event_id"])
             event_id, number = reply.get("event_id"), reply.get("modification_number")
             self.opts.append(OptRecord(ven_id, event_id, reply.get("opt_type"), now, number))
             event = self._events.get(event_id)
@@ -346,6 +388,7 @@ class SimVtn(EventControl):
 
     async def _on_create_opt(self, payload: dict[str, Any]) -> _Message:
         ven_id, event_id = payload["ven_id"], payload.get("event_id")
+        event_id = None if event_id is None else str(event_id)
         opt_type = str(payload.get("opt_type"))
         number = payload.get("modification_number")
         self.opts.append(

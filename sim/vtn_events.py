@@ -7,6 +7,7 @@ builds the ``objects.Event`` copy that openleadr's server queues for one VEN, an
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ __all__ = [
     "ReportRecord",
     "SimEvent",
     "VenRecord",
+    "digit_event_id",
     "iso",
     "to_json",
     "whole_seconds",
@@ -34,6 +36,11 @@ def iso(value: datetime) -> str:
 def to_json(record: ReportRecord | OptRecord | VenRecord) -> dict[str, Any]:
     """Return a record as a JSON-ready dict (datetimes as ISO 8601 UTC with ``Z``)."""
     return {k: iso(v) if isinstance(v, datetime) else v for k, v in asdict(record).items()}
+
+
+def digit_event_id() -> str:
+    """Return a random all-digit event ID without a leading zero (as some VTNs number events)."""
+    return str(10**11 + secrets.randbelow(9 * 10**11))
 
 
 def whole_seconds(value: timedelta, what: str, minimum: int) -> timedelta:
@@ -95,6 +102,7 @@ class SimEvent:
     created_at: datetime
     modification_number: int = 0
     cancelled: bool = False
+    cancelled_at: datetime | None = None
     removed: bool = False
     copies: dict[str, Any] = field(default_factory=dict)
     opts: dict[str, str] = field(default_factory=dict)
@@ -112,6 +120,7 @@ class SimEvent:
         test_event: bool,
         response_required: str,
         priority: int,
+        event_id: str | None = None,
     ) -> SimEvent:
         """Validate the arguments of ``SimVtn.add_event`` and return a new event."""
         spans = _spans(level, intervals, duration)
@@ -121,9 +130,11 @@ class SimEvent:
             raise ValueError("priority must be >= 0")
         if start_after is not None:
             whole_seconds(start_after, "start_after", 1)
+        if event_id is not None and (not isinstance(event_id, str) or not event_id.strip()):
+            raise ValueError("event_id must be a non-empty string")
         now = datetime.now(UTC)
         return cls(
-            event_id=uuid.uuid4().hex,
+            event_id=event_id or uuid.uuid4().hex,
             target=target,
             start=_aware(start, now),
             intervals=spans,
@@ -148,6 +159,15 @@ class SimEvent:
         if now < self.start:
             return "far"
         return "active" if now < self.end else "completed"
+
+    def listed(self, now: datetime, keep: timedelta) -> bool:
+        """Whether a VTN that keeps ended events listed for ``keep`` still lists this one."""
+        status = self.status(now)
+        if status in ("far", "active"):
+            return True
+        if status == "cancelled":
+            return self.cancelled_at is None or now < self.cancelled_at + keep
+        return status == "completed" and now < self.end + keep
 
     def modify(
         self,
@@ -232,6 +252,8 @@ class EventControl:
     """
 
     market_context: str
+    keep_listed: timedelta | None
+    digit_ids: bool
     _vens: dict[str, VenRecord]
     _events: dict[str, SimEvent]
     _server: Any
@@ -248,14 +270,21 @@ class EventControl:
         test_event: bool = False,
         response_required: str = "always",
         priority: int = 0,
+        event_id: str | None = None,
     ) -> str:
         """Queue a SIMPLE level event and return its event_id.
 
         ``ven_id`` is a ven_id or a VEN name; None targets every VEN, including ones that register
         later. Give either ``level`` (one interval of ``duration``) or consecutive ``intervals``
         of ``(duration, level)``. ``start`` must be timezone-aware (default now); ``start_after``
-        becomes the active period's ``tolerance.startafter`` (start randomisation).
+        becomes the active period's ``tolerance.startafter`` (start randomisation). ``event_id``
+        defaults to a random hex ID (all digits with ``digit_ids``). Events added one after the
+        other without awaiting in between reach a VEN in one oadrDistributeEvent.
         """
+        if event_id is None and self.digit_ids:
+            event_id = digit_event_id()
+        if event_id is not None and event_id in self._events:
+            raise ValueError(f"event {event_id} exists already")
         event = SimEvent.create(
             ven_id,
             level=level,
@@ -266,6 +295,7 @@ class EventControl:
             test_event=test_event,
             response_required=response_required,
             priority=priority,
+            event_id=event_id,
         )
         self._events[event.event_id] = event
         for ven in self._vens.values():
@@ -293,6 +323,7 @@ class EventControl:
         """Mark an event cancelled and return its new modification number."""
         event = self._live(event_id)
         event.cancelled = True
+        event.cancelled_at = datetime.now(UTC)
         return self._bump(event)
 
     def remove_event(self, event_id: str) -> None:
@@ -308,6 +339,24 @@ class EventControl:
         """Return JSON-ready summaries of every event, oldest first."""
         now = datetime.now(UTC)
         return [event.summary(now) for event in self._events.values()]
+
+    def _relist(self, ven_id: str, now: datetime) -> list[Any] | None:
+        """The events still listed for ``ven_id`` with ``keep_listed`` set, else None.
+
+        openleadr's server drops a cancelled event once the VEN answers it and a completed one
+        after its last delivery; a real VTN lists both for a while. The openleadr queue is set
+        to the same list, so that the VEN's answers to listed events are accepted.
+        """
+        keep = self.keep_listed
+        queue = self._server.events.setdefault(ven_id, [])
+        if keep is None:
+            return None
+        queue[:] = [
+            event.copies[ven_id]
+            for event in self._events.values()
+            if ven_id in event.copies and event.listed(now, keep)
+        ]
+        return list(queue)
 
     def _live(self, event_id: str) -> SimEvent:
         event = self._events[event_id]
