@@ -15,8 +15,9 @@ the VEN running in Home Assistant. Properties, after every message:
   level; an absurd event may be refused or honoured at its level 1, a refused message leaves
   the previous level), and no override at all when none is listed;
 * the VTN never gets optOut for a good event;
-* the event loop stays responsive: the longest stall is recorded per kind of message and
-  printed; only a stall over ``LAG_LIMIT`` (ten times the 100 ms target) fails the test.
+* the event loop stays responsive: the longest callback and the longest stall are recorded per
+  kind of message and printed; only one over ``LAG_LIMIT`` (ten times the 100 ms target) fails
+  the test (``scripts/bench`` measures the target).
 
 One Home Assistant and one building serve every example; the first message of an example no
 longer lists the previous example's events, so the VEN must release them (implied cancel).
@@ -29,6 +30,7 @@ import asyncio
 import contextlib
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -67,6 +69,7 @@ PROMPT = 10.0
 type SlotKey = tuple[str, str]
 
 LAGS: dict[str, float] = {}
+CALLBACKS: dict[str, float] = {}
 
 
 # ---- Watching the building and the loop -------------------------------------------------------
@@ -121,9 +124,24 @@ def _watch(building: SimBuilding) -> Watch:
 
 @contextlib.asynccontextmanager
 async def _lag_meter(kind: str) -> AsyncIterator[None]:
-    """Record the longest stall of the event loop while the block runs, under ``kind``."""
+    """Record, under ``kind``, the longest event-loop callback and the longest stall.
+
+    A callback is timed around ``Handle._run`` (what every callback, task step and timer runs
+    through); a stall is how late a 10 ms ticker wakes, so it also counts time the loop
+    thread waits for the GIL while an executor thread decodes a body.
+    """
     loop = asyncio.get_running_loop()
     worst = 0.0
+    longest = 0.0
+    original = asyncio.events.Handle._run
+
+    def timed(handle: asyncio.events.Handle) -> None:
+        nonlocal longest
+        start = time.perf_counter()
+        try:
+            original(handle)
+        finally:
+            longest = max(longest, time.perf_counter() - start)
 
     async def tick() -> None:
         nonlocal worst
@@ -133,14 +151,18 @@ async def _lag_meter(kind: str) -> AsyncIterator[None]:
             worst = max(worst, loop.time() - before - 0.01)
 
     ticker = asyncio.create_task(tick())
+    asyncio.events.Handle._run = timed  # type: ignore[method-assign]
     try:
         yield
     finally:
+        asyncio.events.Handle._run = original  # type: ignore[method-assign]
         ticker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await ticker
         LAGS[kind] = max(LAGS.get(kind, 0.0), worst)
+        CALLBACKS[kind] = max(CALLBACKS.get(kind, 0.0), longest)
     assert worst < LAG_LIMIT, f"the event loop stalled {worst:.2f} s on a message ({kind})"
+    assert longest < LAG_LIMIT, f"one event-loop callback took {longest:.2f} s ({kind})"
 
 
 async def _settle() -> None:
@@ -229,9 +251,9 @@ def report_lags() -> Iterator[None]:
     """Print the longest loop stall per kind of message (run pytest with -s to see it)."""
     yield
     if LAGS:
-        print("\nlongest event-loop stall per message kind:")
+        print("\nper message kind: longest event-loop callback / longest stall")
         for kind, lag in sorted(LAGS.items()):
-            print(f"  {kind:>16}: {lag * 1000:.0f} ms")
+            print(f"  {kind:>16}: {CALLBACKS.get(kind, 0.0) * 1000:.0f} ms / {lag * 1000:.0f} ms")
 
 
 FUZZ_SETTINGS = settings(
