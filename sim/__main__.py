@@ -7,6 +7,7 @@ python -m sim list | reports | opts | status
 python -m sim modify EVENT_ID --level 2       python -m sim cancel EVENT_ID
 python -m sim remove EVENT_ID                 python -m sim reregister VEN_ID
 python -m sim device 127.0.0.5 [--offline | --online] [--latency 0.1]
+    [--deny-writes [OBJECT ...] | --allow-writes] [--duplicate-window 5]
 """
 
 from __future__ import annotations
@@ -188,6 +189,19 @@ def _parser() -> argparse.ArgumentParser:
     state.add_argument("--offline", dest="offline", action="store_true", default=None)
     state.add_argument("--online", dest="offline", action="store_false")
     dev.add_argument("--latency", type=float, help="seconds added to each answer")
+    writes = dev.add_mutually_exclusive_group()
+    writes.add_argument(
+        "--deny-writes",
+        nargs="*",
+        metavar="OBJECT",
+        help="refuse writes (write-access-denied) to these objects, or to all without any",
+    )
+    writes.add_argument("--allow-writes", action="store_true", help="accept writes again")
+    dev.add_argument(
+        "--duplicate-window",
+        type=float,
+        help="seconds an answer is kept for repeated requests (0: no duplicate detection)",
+    )
     return parser
 
 
@@ -246,6 +260,12 @@ def _device(args: argparse.Namespace) -> int:
         body["offline"] = args.offline
     if args.latency is not None:
         body["latency"] = args.latency
+    if args.deny_writes is not None:
+        body["deny_writes"] = args.deny_writes or True
+    elif args.allow_writes:
+        body["deny_writes"] = False
+    if args.duplicate_window is not None:
+        body["duplicate_window"] = args.duplicate_window
     path = f"/devices/{quote(args.address, safe='')}"
     return _call(args, "POST", path, body) if body else _call(args, "GET", path)
 

@@ -148,6 +148,17 @@ def test_device_inspection_and_fault_injection(running_building: tuple) -> None:
         _cli(control, "device", "127.78.0.3", "--offline", "--latency", "0.05").stdout
     )
     assert changed == {"address": "127.78.0.3", "offline": True, "latency": 0.05}
+    denied = json.loads(
+        _cli(control, "device", "127.78.0.3", "--deny-writes", "--duplicate-window", "0").stdout
+    )
+    assert denied["deny_writes"] == sorted(shown["objects"])
+    assert denied["duplicate_window"] == 0
+    partly = json.loads(
+        _cli(control, "device", "127.78.0.3", "--deny-writes", "analog-value,302").stdout
+    )
+    assert partly["deny_writes"] == ["analog-value,302"]
+    allowed = json.loads(_cli(control, "device", "127.78.0.3", "--allow-writes").stdout)
+    assert allowed["deny_writes"] == []
     assert json.loads(_cli(control, "device", "12345:2").stdout)["address"] == "12345:2"
     assert _cli(control, "device", "127.78.9.9").returncode == 1
 
