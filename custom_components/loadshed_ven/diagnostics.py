@@ -23,10 +23,10 @@ from .const import (
     CONF_VTN_URL,
 )
 from .coordinator import LoadshedConfigEntry
+from .engine.event_history import EventView
 from .engine.overrides import PointState
 from .engine.schedule import EventPlan
 from .engine.verification import ShedVerification
-from .runtime import EventView
 
 # Secrets, the VEN's identity at the VTN, and where the VTN and the meter are.
 TO_REDACT: Final = {

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -25,9 +24,9 @@ from homeassistant.util import dt as dt_util
 
 from . import settings
 from .const import DOMAIN, LOGGER
+from .engine.event_history import MANUAL_PREFIX, EventHistory, EventView
 from .engine.overrides import PointState
 from .engine.schedule import (
-    CANCELLED,
     EventPlan,
     Schedule,
     Segment,
@@ -53,29 +52,12 @@ EVENT_POINT_FAILED: Final = f"{DOMAIN}_point_failed"
 EVENT_OPTED_OUT: Final = f"{DOMAIN}_opted_out"
 EVENT_OPTED_IN: Final = f"{DOMAIN}_opted_in"
 
-MANUAL_PREFIX: Final = "manual-"
 
 # Who caused a bus event (its ``source`` field).
 ATTR_SOURCE: Final = "source"
 SOURCE_VTN: Final = "vtn"
 SOURCE_SCHEDULE: Final = "schedule"
 SOURCE_OPERATOR: Final = "operator"
-
-# Events remembered for display (status, recent events) beyond those still scheduled: the VTN
-# may list many events over time, and memory must not grow with them.
-KNOWN_EVENTS_KEPT: Final = 50
-
-
-@dataclass(frozen=True, kw_only=True)
-class EventView:
-    """What the entities show about the event driving the building (if any)."""
-
-    event_id: str
-    status: str  # scheduled | active | completed | cancelled | opted_out
-    start: datetime | None
-    end: datetime | None
-    test_event: bool
-    manual: bool
 
 
 class LoadshedRuntime:
@@ -106,7 +88,8 @@ class LoadshedRuntime:
         self._applied: tuple[int, str | None] = (0, None)
         self._unsub_timer: CALLBACK_TYPE | None = None
         self._evaluation_pending = False
-        self._known: dict[str, EventPlan] = {}  # every event seen, for status display
+        # Every event seen recently, for what the entities show.
+        self.history = EventHistory(self.schedule, self._opted_out)
         # What each shed saved; the sensor platform feeds it the meter's readings.
         self.verification = ShedVerifier(settings.baseline_window(entry.data))
         # Tells the VTN this VEN's opt for an event; set when the VEN is wired up.
@@ -123,39 +106,11 @@ class LoadshedRuntime:
 
     def current_event(self) -> EventView | None:
         """The event in force now, else the next one scheduled, else the last one seen."""
-        now = dt_util.utcnow()
-        plan = self.schedule.active_event_at(now)
-        if plan is None:
-            upcoming = [p for p in self.schedule.plans if p.start is not None and p.start > now]
-            plan = min(upcoming, key=lambda p: p.start or now, default=None)
-        if plan is None and self._known:
-            plan = next(reversed(self._known.values()))
-        return None if plan is None else self._view(plan, now)
-
-    def _view(self, plan: EventPlan, now: datetime) -> EventView:
-        if plan.event_id in self._opted_out:
-            status = "opted_out"
-        elif plan.cancelled:
-            status = "cancelled"
-        elif plan.start is not None and now < plan.start:
-            status = "scheduled"
-        elif plan.end is not None and now >= plan.end:
-            status = "completed"
-        else:
-            status = "active"
-        return EventView(
-            event_id=plan.event_id,
-            status=status,
-            start=plan.start,
-            end=plan.end,
-            test_event=plan.test_event,
-            manual=plan.event_id.startswith(MANUAL_PREFIX),
-        )
+        return self.history.current(dt_util.utcnow())
 
     def recent_events(self, limit: int = 20) -> list[EventView]:
         """The last ``limit`` (at least 1) events seen, oldest first, with their status."""
-        now = dt_util.utcnow()
-        return [self._view(plan, now) for plan in list(self._known.values())[-limit:]]
+        return self.history.recent(dt_util.utcnow(), limit)
 
     def point_states(self) -> list[PointState]:
         """Every override point's state."""
@@ -176,10 +131,10 @@ class LoadshedRuntime:
             )
             return OPT_OUT
         plan = result.plan
-        previous = self._known.get(plan.event_id)
+        previous = self.history.get(plan.event_id)
         if not self.schedule.upsert(plan) and previous is not None:
             return OPT_OUT if plan.event_id in self._opted_out else OPT_IN  # stale repeat
-        self._remember(plan)
+        self.history.remember(plan)
         if plan.event_id in self._opted_out:
             self.schedule.remove(plan.event_id)
         if plan.cancelled and previous is None:
@@ -206,9 +161,7 @@ class LoadshedRuntime:
         gone = self.schedule.retain_only(present)
         for event_id in gone:
             LOGGER.info("Event %r is no longer offered by the VTN: implied cancel", event_id)
-            if (plan := self._known.get(event_id)) is not None:
-                # What entities show must say the event is over, not its last known status.
-                self._known[event_id] = replace(plan, status=CANCELLED)
+            self.history.mark_cancelled(event_id)
             self._fire(EVENT_CANCELLED, {"event_id": event_id, "implied": True}, SOURCE_VTN)
         if gone:
             self._request_evaluation()
@@ -244,7 +197,7 @@ class LoadshedRuntime:
             segments=(Segment(now, end, level),),
         )
         self.schedule.upsert(plan)
-        self._remember(plan)
+        self.history.remember(plan)
         self._fire(EVENT_RECEIVED, plan_data(plan), SOURCE_OPERATOR, context)
         return await self._evaluate_and_wait(context)
 
@@ -255,7 +208,7 @@ class LoadshedRuntime:
             if plan.event_id.startswith(MANUAL_PREFIX):
                 self.schedule.remove(plan.event_id)
                 # The operator ended it: shown as completed now, not active until its end.
-                self._known[plan.event_id] = _ended(plan, now)
+                self.history.mark_ended(plan.event_id, now)
         report = await self.controller.release_all()
         self._after_pass(report, SOURCE_OPERATOR, context)
         # A manual shed just removed: back to the VTN's level.
@@ -266,7 +219,7 @@ class LoadshedRuntime:
         """Opt out of ``event_id`` (default: the event in force): release and tell the VTN."""
         view = self.current_event()
         target = event_id or (view.event_id if view else None)
-        if target is None or target not in self._known:
+        if target is None or target not in self.history:
             raise KeyError(target)
         self._opted_out.add(target)
         if self.save_opt_outs is not None:
@@ -281,7 +234,7 @@ class LoadshedRuntime:
 
     async def async_opt_in(self, event_id: str, context: Context | None = None) -> str:
         """Take part in ``event_id`` again after an opt-out: re-plan it and tell the VTN."""
-        plan = self._known.get(event_id)
+        plan = self.history.get(event_id)
         if plan is None:
             raise KeyError(event_id)
         if event_id not in self._opted_out:
@@ -366,17 +319,6 @@ class LoadshedRuntime:
         self._evaluation_pending = False
         self._evaluate(SOURCE_VTN)
 
-    def _remember(self, plan: EventPlan) -> None:
-        """Keep ``plan`` for display, most recent last; forget the oldest unscheduled ones."""
-        self._known.pop(plan.event_id, None)
-        self._known[plan.event_id] = plan
-        excess = len(self._known) - max(KNOWN_EVENTS_KEPT, len(self.schedule.plans))
-        if excess <= 0:
-            return
-        scheduled = {p.event_id for p in self.schedule.plans}
-        for event_id in [i for i in self._known if i not in scheduled][:excess]:
-            del self._known[event_id]
-
     async def _evaluate_and_wait(self, context: Context | None) -> ApplyReport:
         """Evaluate for an operator's action and wait for the pass it starts."""
         task = self._evaluate(SOURCE_OPERATOR, context)
@@ -451,16 +393,6 @@ class LoadshedRuntime:
     @callback
     def _notify(self) -> None:
         async_dispatcher_send(self.hass, self.signal)
-
-
-def _ended(plan: EventPlan, now: datetime) -> EventPlan:
-    """``plan`` cut short at ``now``."""
-    segments = tuple(
-        Segment(seg.start, now if seg.end is None else min(seg.end, now), seg.level)
-        for seg in plan.segments
-        if seg.start < now
-    )
-    return replace(plan, end=now, segments=segments)
 
 
 def plan_data(plan: EventPlan) -> dict[str, Any]:
