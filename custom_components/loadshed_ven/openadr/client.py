@@ -51,16 +51,6 @@ _LOGGER = logging.getLogger(__name__)
 MAX_POLL = timedelta(hours=24)
 # A job still running at stop() gets this long to finish before it is cancelled.
 STOP_GRACE_SECONDS = 2.0
-# What malformed VTN input raises inside openleadr's parser and event/report handling
-# (OverflowError: date arithmetic on schema-valid values such as P99999999999Y).
-MALFORMED_INPUT_ERRORS = (
-    AttributeError,
-    KeyError,
-    TypeError,
-    ValueError,
-    IndexError,
-    OverflowError,
-)
 # Bodies up to this size are decoded in the loop (about 1 ms per 2 KB); larger ones and signed
 # ones (an RSA check costs ~120 ms) in an executor.
 INLINE_DECODE_BYTES = 16 * 1024

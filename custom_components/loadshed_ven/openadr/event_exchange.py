@@ -137,21 +137,6 @@ class EventExchange(OpenADRClient):  # type: ignore[misc]
         if code == 200:
             self.book.confirm([(r["event_id"], r["modification_number"]) for r in responses])
 
-    async def _event_status_log(self) -> None:
-        """Not used: event status is computed by the engine, not rewritten in place."""
-
-    async def _event_cleanup(self) -> None:
-        """Not used: the event book forgets an event as soon as the VTN stops listing it."""
-
-    async def _on_report(self, payload: dict[str, Any]) -> None:
-        """Reports from the VTN are not used (openleadr calls this without defining it)."""
-        _LOGGER.debug("Ignoring an oadrUpdateReport from the VTN")
-
-    def find_event(self, event_id: str) -> dict[str, Any] | None:
-        """Return a copy of the held event dict whose (normalised) id is ``event_id``."""
-        held = self.book.find(event_id)
-        return dict(held.event) if held is not None and held.event is not None else None
-
     async def send_opt(self, event_id: str, opt_type: OptType) -> None:
         """Change this VEN's opt for a held event with an unsolicited oadrCreatedEvent.
 

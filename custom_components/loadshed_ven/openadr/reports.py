@@ -20,10 +20,8 @@ from .guard import MAX_REPORT_REQUESTS
 _LOGGER = logging.getLogger(__name__)
 
 
-def _request_key(request: dict[str, Any]) -> tuple[str, str, str] | None:
-    specifier = request.get("report_specifier")
-    if not isinstance(specifier, dict):
-        return None
+def _key(specifier: dict[str, Any]) -> tuple[str, str, str]:
+    """What makes two requests the same: report, granularity and back duration."""
     return (
         str(specifier.get("report_specifier_id")),
         str(specifier.get("granularity")),
@@ -31,12 +29,10 @@ def _request_key(request: dict[str, Any]) -> tuple[str, str, str] | None:
     )
 
 
-def _active_key(active: dict[str, Any]) -> tuple[str, str, str]:
-    return (
-        str(active.get("report_specifier_id")),
-        str(active.get("granularity")),
-        str(active.get("report_back_duration")),
-    )
+def _request_key(request: dict[str, Any]) -> tuple[str, str, str] | None:
+    """The key of an incoming request (its fields sit in ``report_specifier``)."""
+    specifier = request.get("report_specifier")
+    return _key(specifier) if isinstance(specifier, dict) else None
 
 
 def drop_request(active: dict[str, Any]) -> None:
@@ -67,7 +63,7 @@ def dedupe(requests: list[Any], active: list[dict[str, Any]]) -> list[Any]:
     ids = set(kept)
     keys = {_request_key(request) for request in kept.values()}
     for old in list(active):
-        if str(old.get("report_request_id")) in ids or _active_key(old) in keys:
+        if str(old.get("report_request_id")) in ids or _key(old) in keys:
             drop_request(old)
             active.remove(old)
     return list(kept.values())

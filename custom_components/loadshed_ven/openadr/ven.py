@@ -307,7 +307,6 @@ class VenConnection(ClientListener):
         client.listener = self
         client.book = EventBook(self._handle_event, self._on_event_ids)
         client.refused_warned = self._refused_warned
-        client.run_blocking = self._run_blocking
         if self._meter_power is not None:
             _add_power_report(client, self._sample, self._resource_id)
             client.add_hook("before_send_xml", self._record_report)

@@ -45,11 +45,8 @@ def parse_xml(*args: Any, **kwargs: Any) -> Any:
     return _strip_xmlns(xmltodict.parse(*args, **kwargs))
 
 
-_parse = parse_xml
-
-
 # A module-like object: the real module's attributes, with ``parse`` replaced.
-_PATCHED = types.SimpleNamespace(**{**vars(xmltodict), "parse": _parse})
+_PATCHED = types.SimpleNamespace(**{**vars(xmltodict), "parse": parse_xml})
 
 
 def install() -> None:
