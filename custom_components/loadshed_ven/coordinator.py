@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 type LoadshedConfigEntry = ConfigEntry[LoadshedData]
 
-_TO_KW: dict[str | None, float] = {
+# kW per unit of a power sensor's state (the units a meter entity may report).
+KW_PER_UNIT: dict[str | None, float] = {
     UnitOfPower.WATT: 0.001,
     UnitOfPower.KILO_WATT: 1.0,
     UnitOfPower.MEGA_WATT: 1000.0,
@@ -102,7 +103,7 @@ class MeterCoordinator(DataUpdateCoordinator[float]):
             )
         unit = state.attributes.get("unit_of_measurement")
         try:
-            value = float(state.state) * _TO_KW[unit]
+            value = float(state.state) * KW_PER_UNIT[unit]
         except (KeyError, ValueError) as err:
             raise UpdateFailed(
                 translation_domain=DOMAIN,

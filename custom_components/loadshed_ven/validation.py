@@ -52,6 +52,7 @@ from .const import (
     CONF_VTN_FINGERPRINT,
     CONF_VTN_URL,
 )
+from .coordinator import KW_PER_UNIT
 from .engine.point_text import expand_seed, parse_bulk
 from .engine.points import OverridePoint, PointError
 from .modbus.meter import ImplausibleReadingError, MeterError, ModbusMeter, check_plausible
@@ -294,17 +295,14 @@ def check_meter_entity(hass: HomeAssistant, entity_id: str, max_kw: float) -> No
     if state is None or state.state in (STATE_UNAVAILABLE, STATE_UNKNOWN):
         raise FlowError("meter_entity", "meter_entity_unavailable")
     unit = state.attributes.get("unit_of_measurement")
-    if unit not in _TO_KW:
+    if unit not in KW_PER_UNIT:
         raise FlowError("meter_entity", "meter_entity_unit")
     try:
-        check_plausible(float(state.state) * _TO_KW[unit], max_kw)
+        check_plausible(float(state.state) * KW_PER_UNIT[unit], max_kw)
     except ValueError:
         raise FlowError("meter_entity", "meter_entity_unavailable") from None
     except ImplausibleReadingError as err:
         raise FlowError(CONF_MAX_KW, "meter_implausible", _implausible(err)) from None
-
-
-_TO_KW = {"W": 0.001, "kW": 1.0, "MW": 1000.0}
 
 
 def _implausible(err: ImplausibleReadingError) -> dict[str, str]:

@@ -159,10 +159,9 @@ class ModbusMeter:
         if a later version renames these, reads still work and only the containment is lost.
         """
         protocol = getattr(self._client, "ctx", None)
-        decode: Callable[..., int] | None = getattr(protocol, "callback_data", None)
-        if protocol is None or decode is None:
+        original: Callable[..., int] | None = getattr(protocol, "callback_data", None)
+        if protocol is None or original is None:
             return
-        original = decode
 
         def contained(data: bytes, addr: tuple[str, int] | None = None) -> int:
             try:
