@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import struct
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -17,7 +16,7 @@ from bacpypes3.basetypes import BinaryPV
 from bacpypes3.primitivedata import Null, Real, Unsigned
 
 from ..engine.overrides import FailureKind
-from ..engine.points import OverridePoint, PointValue, fits_real
+from ..engine.points import OverridePoint, PointValue, at_real_precision, fits_real
 
 PRIORITY_SLOTS: Final = 16
 MAX_UNSIGNED: Final = 2**32 - 1
@@ -112,13 +111,8 @@ def matches(point: OverridePoint, wanted: PointValue, held: PointValue | None) -
     if kind_of(point.object_type) == "analog":
         if not isinstance(held, float | int) or isinstance(wanted, str):
             return False
-        return _as_real(float(wanted)) == _as_real(float(held))
+        return at_real_precision(float(wanted)) == at_real_precision(float(held))
     return held == wanted
-
-
-def _as_real(number: float) -> float:
-    value: float = struct.unpack("<f", struct.pack("<f", number))[0]
-    return value
 
 
 def owner_above(slots: Sequence[PointValue | None], priority: int) -> int | None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import math
-import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -27,6 +26,7 @@ from .points import (
     OverridePoint,
     PointError,
     PointValue,
+    at_real_precision,
     coerce_value,
     point_from_dict,
     point_to_dict,
@@ -147,16 +147,8 @@ def same_value(point: OverridePoint, ours: PointValue, held: PointValue | None) 
         a, b = float(ours), float(held)
         if not (math.isfinite(a) and math.isfinite(b)):
             return False
-        return _real(a) == _real(b)
+        return at_real_precision(a) == at_real_precision(b)
     return held == ours
-
-
-def _real(number: float) -> float:
-    try:
-        value: float = struct.unpack("<f", struct.pack("<f", number))[0]
-    except OverflowError:
-        return number
-    return value
 
 
 class Action(StrEnum):

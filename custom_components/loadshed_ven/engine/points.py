@@ -280,15 +280,27 @@ def check_configured(
     return point
 
 
+def as_real(number: float) -> float | None:
+    """``number`` rounded to an IEEE-754 single (a BACnet REAL); None beyond its range."""
+    try:
+        value: float = struct.unpack(">f", struct.pack(">f", number))[0]
+    except (OverflowError, struct.error):
+        return None
+    return value
+
+
+def at_real_precision(number: float) -> float:
+    """``number`` as a BACnet REAL holds it (compare values so); itself beyond a REAL's range."""
+    real = as_real(number)
+    return number if real is None else real
+
+
 def fits_real(value: object) -> bool:
     """Whether ``value`` is a number an IEEE-754 single (a BACnet REAL) can hold."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return False
-    try:
-        packed = struct.pack(">f", value)
-    except (OverflowError, struct.error):
-        return False
-    return math.isfinite(struct.unpack(">f", packed)[0])
+    real = as_real(value)
+    return real is not None and math.isfinite(real)
 
 
 def _address_error(text: str, detail: str) -> PointError:
