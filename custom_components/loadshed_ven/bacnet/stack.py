@@ -3,19 +3,16 @@
 bacpypes3 binds its socket in a background task that retries forever and with
 SO_REUSEPORT, so a port held by another program only shows up as requests that never get
 answers. :meth:`BacnetStack.start` therefore checks the port with a plain bind first and
-waits for bacpypes3's bind with a timeout. :class:`StackRegistry` shares one running stack
-between every user of the same interface and closes it after the last one lets go.
+waits for bacpypes3's bind with a timeout. Where it listens is :mod:`.interface`; sharing one
+running stack between its users is :mod:`.stack_registry`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import errno
 import ipaddress
 import logging
-import socket
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -25,140 +22,29 @@ from bacpypes3.local.device import DeviceObject
 from bacpypes3.local.networkport import NetworkPortObject
 from bacpypes3.pdu import Address
 
+from .errors import BacnetStackError, InterfaceConflictError, PortInUseError, StackClosedError
+from .interface import LocalInterface, check_port_free
 from .invoke_ids import InvokeIds, invoke_ids_for
+
+# The errors, the interface and the registry are still imported from here too.
+__all__ = [
+    "BacnetStack",
+    "BacnetStackError",
+    "InterfaceConflictError",
+    "LocalInterface",
+    "PortInUseError",
+    "StackClosedError",
+    "StackHandle",
+    "StackRegistry",
+    "check_port_free",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
-DEFAULT_PORT: Final = 47808
-MAX_DEVICE_INSTANCE: Final = 4194302
 VENDOR_IDENTIFIER: Final = 999  # the BACpypes sample vendor id; nothing keys on it
 BIND_TIMEOUT: Final = 5.0
 # A bind in progress takes milliseconds; one that keeps failing sleeps 1 s between tries.
 _CLOSE_BIND_GRACE: Final = 1.0
-
-
-class BacnetStackError(Exception):
-    """The local BACnet stack could not start or be shared."""
-
-
-class PortInUseError(BacnetStackError):
-    """Another program holds the UDP port the stack must bind."""
-
-
-class InterfaceConflictError(BacnetStackError):
-    """The interface is already running with a different identity or route."""
-
-
-class StackClosedError(BacnetStackError):
-    """The stack was closed while a request was waiting for its answer."""
-
-
-def _check_ipv4(text: str, what: str) -> ipaddress.IPv4Address:
-    """Parse an IPv4 literal; host names are refused because resolving them blocks."""
-    try:
-        return ipaddress.IPv4Address(text)
-    except ValueError:
-        raise ValueError(f"{what} '{text}' is not an IPv4 address") from None
-
-
-@dataclass(frozen=True, kw_only=True)
-class LocalInterface:
-    """Where the local stack listens and how it identifies itself.
-
-    ``address`` is ``ip/prefix`` (``192.168.1.5/24``); the prefix gives the broadcast
-    address used for router discovery, ``/32`` means unicast only. ``port`` 0 binds an
-    ephemeral port (devices answer the source port; no broadcasts are received).
-    ``routes`` maps a remote network number to the IP of the router that reaches it.
-    A request is retried ``apdu_retries`` times, each try waiting ``apdu_timeout_ms``.
-    """
-
-    address: str
-    port: int = DEFAULT_PORT
-    device_instance: int
-    device_name: str = "loadshed_ven"
-    routes: Mapping[int, str] = field(default_factory=dict, hash=False)
-    apdu_timeout_ms: int = 3000
-    apdu_retries: int = 1
-
-    def __post_init__(self) -> None:
-        """Validate every field; raises ValueError with a readable message."""
-        try:
-            iface = ipaddress.IPv4Interface(self.address.strip())
-        except ValueError:
-            raise ValueError(
-                f"local address '{self.address}' is not ip/prefix (e.g. 192.168.1.5/24)"
-            ) from None
-        if not 0 <= self.port <= 65535:
-            raise ValueError(f"port {self.port} is outside 0-65535")
-        if not 0 <= self.device_instance <= MAX_DEVICE_INSTANCE:
-            raise ValueError(f"device instance {self.device_instance} is outside 0-4194302")
-        if not self.device_name.strip():
-            raise ValueError("device name is empty")
-        if not 1 <= self.apdu_timeout_ms <= 60_000 or not 0 <= self.apdu_retries <= 10:
-            raise ValueError("APDU timeout must be 1-60000 ms and retries 0-10")
-        routes: dict[int, str] = {}
-        for network, router in self.routes.items():
-            if not 1 <= network <= 65534:
-                raise ValueError(f"network {network} is outside 1-65534")
-            routes[network] = str(_check_ipv4(router.strip(), f"router of network {network}"))
-        object.__setattr__(self, "address", str(iface))
-        object.__setattr__(self, "routes", MappingProxyType(routes))
-
-    @property
-    def ip(self) -> str:
-        """The local IP address."""
-        return str(ipaddress.IPv4Interface(self.address).ip)
-
-    @property
-    def key(self) -> tuple[str, int]:
-        """What identifies one running stack: (local IP, port)."""
-        return (self.ip, self.port)
-
-    @property
-    def can_broadcast(self) -> bool:
-        """True when bacpypes3 opens a broadcast socket (prefix below /32, fixed port)."""
-        iface = ipaddress.IPv4Interface(self.address)
-        return self.port != 0 and iface.network.broadcast_address != iface.ip
-
-    @property
-    def transaction_seconds(self) -> float:
-        """How long bacpypes3 tries one request before aborting it with no-response."""
-        return self.apdu_timeout_ms / 1000 * (self.apdu_retries + 1)
-
-    def same_identity(self, other: LocalInterface) -> bool:
-        """True when ``other`` describes the same stack, routes aside."""
-        return (
-            self.address,
-            self.port,
-            self.device_instance,
-            self.device_name,
-            self.apdu_timeout_ms,
-            self.apdu_retries,
-        ) == (
-            other.address,
-            other.port,
-            other.device_instance,
-            other.device_name,
-            other.apdu_timeout_ms,
-            other.apdu_retries,
-        )
-
-
-def check_port_free(ip: str, port: int) -> None:
-    """Bind ``ip:port`` plainly (no SO_REUSEPORT) and release it; raise if that fails."""
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        probe.bind((ip, port))
-    except OSError as err:
-        if err.errno == errno.EADDRINUSE:
-            raise PortInUseError(
-                f"UDP port {port} on {ip} is already in use by another program"
-            ) from err
-        if err.errno == errno.EADDRNOTAVAIL:
-            raise BacnetStackError(f"{ip} is not an address of this host") from err
-        raise BacnetStackError(f"cannot bind UDP {ip}:{port}: {err.strerror}") from err
-    finally:
-        probe.close()
 
 
 class _Application(Application):  # type: ignore[misc]
@@ -311,102 +197,5 @@ class BacnetStack:
         await asyncio.sleep(0)  # let the transports finish closing before a rebind
 
 
-class StackHandle:
-    """One user's share of a running stack; release it exactly once (later calls no-op)."""
-
-    def __init__(self, registry: StackRegistry, stack: BacnetStack) -> None:
-        """Bind the handle to its registry and stack."""
-        self._registry = registry
-        self._stack = stack
-        self._released = False
-
-    @property
-    def stack(self) -> BacnetStack:
-        """The shared stack."""
-        return self._stack
-
-    @property
-    def released(self) -> bool:
-        """True once released."""
-        return self._released
-
-    async def release(self) -> None:
-        """Give the share back; the last release closes the stack."""
-        await self._registry.release(self)
-
-
-@dataclass
-class _Entry:
-    stack: BacnetStack
-    users: int = 0
-
-
-class StackRegistry:
-    """Shares one :class:`BacnetStack` per (local IP, port) between its users.
-
-    Keep one registry per process (for Home Assistant: one per ``hass`` instance).
-    Routes requested by later users are added to the running stack and stay until it
-    closes; a different device identity on the same IP and port is refused.
-    """
-
-    def __init__(self) -> None:
-        """Start empty."""
-        self._entries: dict[tuple[str, int], _Entry] = {}
-        self._lock = asyncio.Lock()
-
-    def __len__(self) -> int:
-        """Number of running stacks."""
-        return len(self._entries)
-
-    def users(self, interface: LocalInterface) -> int:
-        """How many handles share the stack of ``interface`` (0 if none runs)."""
-        entry = self._entries.get(interface.key)
-        return entry.users if entry is not None else 0
-
-    def running(self, interface: LocalInterface) -> LocalInterface | None:
-        """The interface of the stack running on ``interface``'s IP and port, if any."""
-        entry = self._entries.get(interface.key)
-        return entry.stack.interface if entry is not None else None
-
-    async def acquire(self, interface: LocalInterface) -> StackHandle:
-        """Return a handle on the running stack for ``interface``, starting it if needed."""
-        async with self._lock:
-            entry = self._entries.get(interface.key)
-            if entry is None:
-                stack = BacnetStack(interface)
-                await stack.start()
-                entry = self._entries[interface.key] = _Entry(stack)
-            else:
-                running = entry.stack.interface
-                if not running.same_identity(interface):
-                    raise InterfaceConflictError(
-                        f"{interface.ip}:{interface.port} already runs BACnet device "
-                        f"{running.device_instance} ('{running.device_name}', "
-                        f"{running.address}); a second configuration must use the same "
-                        "identity or another port"
-                    )
-                await entry.stack.add_routes(interface.routes)
-            entry.users += 1
-            return StackHandle(self, entry.stack)
-
-    async def release(self, handle: StackHandle) -> None:
-        """Give back ``handle``; close its stack after the last user."""
-        async with self._lock:
-            if handle._released:
-                return
-            handle._released = True
-            key = handle.stack.interface.key
-            entry = self._entries.get(key)
-            if entry is None or entry.stack is not handle.stack:
-                return
-            entry.users -= 1
-            if entry.users <= 0:
-                del self._entries[key]
-                await entry.stack.close()
-
-    async def close_all(self) -> None:
-        """Close every stack regardless of users (shutdown)."""
-        async with self._lock:
-            entries, self._entries = list(self._entries.values()), {}
-            for entry in entries:
-                await entry.stack.close()
+# Last: the registry imports BacnetStack from this module.
+from .stack_registry import StackHandle, StackRegistry  # noqa: E402

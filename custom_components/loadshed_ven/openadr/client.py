@@ -6,7 +6,7 @@ VTN input escape its poll job and swallows every transport error into a log line
 subclass keeps the library's message handling and replaces those parts:
 
 * :meth:`VenClient.register` / :meth:`VenClient.start` replace ``run()``: registration raises a
-  classified :class:`VtnError` instead of stopping the client.
+  classified :class:`VtnError` instead of stopping the client (:mod:`.registration`).
 * :meth:`VenClient._exchange` replaces the HTTP layer: it classifies failures, treats an empty
   200 body as contact, and tells the owner about every success, failure and parsed message.
 * :meth:`VenClient.receive` is the one entry point for VTN bytes: the guard, then schema,
@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -36,33 +35,25 @@ from .errors import (
     VtnCannotConnect,
     VtnError,
     VtnMessageRefused,
-    VtnRegistrationRejected,
-    VtnUnknownError,
     http_status_error,
     transport_error,
 )
-from .event_exchange import DEFAULT_POLL, EventExchange, Message, RunBlocking
+from .event_exchange import Message, RunBlocking
 from .events import EventBook, OptType
 from .guard import check_body
+from .registration import RegistrationExchange, RegistrationInfo
+
+# RegistrationInfo is still imported from here too.
+__all__ = ["ClientListener", "RegistrationInfo", "VenClient"]
 
 _LOGGER = logging.getLogger(__name__)
 
 
-MAX_POLL = timedelta(hours=24)
 # A job still running at stop() gets this long to finish before it is cancelled.
 STOP_GRACE_SECONDS = 2.0
 # Bodies up to this size are decoded in the loop (about 1 ms per 2 KB); larger ones and signed
 # ones (an RSA check costs ~120 ms) in an executor.
 INLINE_DECODE_BYTES = 16 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class RegistrationInfo:
-    """The result of a successful registration."""
-
-    ven_id: str
-    registration_id: str
-    poll_interval: timedelta
 
 
 class ClientListener:
@@ -92,7 +83,7 @@ def _check_and_decode(
     return decode(content, fingerprint, known)
 
 
-class VenClient(EventExchange):
+class VenClient(RegistrationExchange):
     """An ``OpenADRClient`` that can be driven safely from Home Assistant's event loop.
 
     Construct it in an executor (the constructor reads files) and pre-set ``client_session``.
@@ -209,111 +200,6 @@ class VenClient(EventExchange):
             return None, {}
         return reply if reply is not None else (None, {})
 
-    # --------------------------------------------------------------- registration
-
-    async def register(self, registration_id: str | None = None) -> RegistrationInfo:
-        """Query the VTN and register this VEN; raise :class:`VtnError` on any failure.
-
-        On success ``ven_id``, ``registration_id`` and ``poll_frequency`` are the VTN's values.
-        """
-        self.loop = asyncio.get_running_loop()
-        query = self._create_message("oadrQueryRegistration", request_id=utils.generate_id())
-        await self._exchange("EiRegisterParty", query)
-        message = self._create_message(
-            "oadrCreatePartyRegistration",
-            request_id=utils.generate_id(),
-            ven_name=self.ven_name,
-            ven_id=self.ven_id,
-            http_pull_model=True,
-            xml_signature=False,
-            report_only=False,
-            profile_name="2.0b",
-            transport_name="simpleHttp",
-            transport_address=None,
-            registration_id=registration_id,
-        )
-        reply = await self._exchange("EiRegisterParty", message)
-        message_type, payload = reply if reply is not None else ("", {})
-        if message_type != "oadrCreatedPartyRegistration":
-            raise VtnUnknownError(
-                f"The VTN answered the registration with {message_type or 'an empty reply'}."
-            )
-        response = payload.get("response") or {}
-        code = response.get("response_code")
-        if code != 200 or not payload.get("registration_id") or not payload.get("ven_id"):
-            detail = f" (code {code}: {response.get('response_description')})" if code else ""
-            raise VtnRegistrationRejected(
-                f"The VTN did not register VEN {self.ven_name!r}{detail}. Check that the VTN "
-                "knows this VEN's name and certificate fingerprint."
-            )
-        if self.ven_id and payload["ven_id"] != self.ven_id:
-            _LOGGER.info("The VTN assigned venID %s instead of %s", payload["ven_id"], self.ven_id)
-        self.ven_id = str(payload["ven_id"])
-        self.registration_id = str(payload["registration_id"])
-        poll = payload.get("requested_oadr_poll_freq")
-        if not isinstance(poll, timedelta) or poll <= timedelta(0):
-            poll = DEFAULT_POLL
-        # APScheduler floors intervals at 1 s; openleadr caps polling at 24 h.
-        self.poll_frequency = min(max(poll, timedelta(seconds=1)), MAX_POLL)
-        return RegistrationInfo(self.ven_id, self.registration_id, self.poll_frequency)
-
-    async def start(self) -> None:
-        """Register, offer reports, sync events, poll once and start the schedule.
-
-        Replaces ``run()``; raises :class:`VtnError` when registration fails.
-        """
-        await self.register()
-        await self.register_reports(self.reports)
-        self._start_report_worker()
-        await self.sync_events()
-        # openleadr's _event_status_log and _event_cleanup jobs are left out on purpose: they
-        # rewrite event_status in the event dicts and raise on odd dates. APScheduler now only
-        # runs the report jobs.
-        self.scheduler.start()
-        self._poll_task = self.loop.create_task(self._poll_loop(), name="openadr poll")
-
-    async def create_party_reregistration(self, registration_id: str | None = None) -> None:
-        """Re-register on the VTN's request without leaking the old report jobs and workers."""
-        self._drop_report_state()
-        try:
-            await self.register(registration_id or self.registration_id)
-        except VtnError as err:
-            _LOGGER.warning("Re-registration with the VTN failed: %s", err)
-            self.registration_id = None
-            self.listener.registration_lost()
-            return
-        _LOGGER.info("Re-registered with the VTN as %s", self.ven_id)
-        self.book.forget_answers()
-        await self.register_reports(self.reports)
-        self._start_report_worker()
-        await self.sync_events()
-
-    async def on_cancel_party_registration(self, message: dict[str, Any]) -> None:
-        """Answer the VTN's cancellation; tell the owner when it ended this registration.
-
-        Replaces openleadr's handler, whose ``logger.info(type, payload)`` call fails.
-        """
-        if self.registration_id is None:
-            return
-        ours = message.get("registration_id") == self.registration_id
-        code = 200 if ours else 452
-        reply = self._create_message(
-            "oadrCanceledPartyRegistration",
-            response={
-                "response_code": code,
-                "response_description": "OK" if ours else "ERROR",
-                "request_id": message.get("request_id"),
-            },
-            ven_id=self.ven_id,
-            registration_id=self.registration_id,
-        )
-        if ours:
-            self._drop_report_state()
-            self.registration_id = None
-        await self._perform_request("EiRegisterParty", reply)
-        if ours:
-            self.listener.registration_lost()
-
     # -------------------------------------------------------------------- reports
 
     def _start_report_worker(self) -> None:
@@ -360,6 +246,21 @@ class VenClient(EventExchange):
             task.cancel()
 
     # -------------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        """Register, offer reports, sync events, poll once and start the schedule.
+
+        Replaces ``run()``; raises :class:`VtnError` when registration fails.
+        """
+        await self.register()
+        await self.register_reports(self.reports)
+        self._start_report_worker()
+        await self.sync_events()
+        # openleadr's _event_status_log and _event_cleanup jobs are left out on purpose: they
+        # rewrite event_status in the event dicts and raise on odd dates. APScheduler now only
+        # runs the report jobs.
+        self.scheduler.start()
+        self._poll_task = self.loop.create_task(self._poll_loop(), name="openadr poll")
 
     async def stop(self) -> None:
         """Stop in any state: jobs finished or cancelled, workers cancelled, session closed."""

@@ -1,0 +1,129 @@
+"""Where the local BACnet stack listens: :class:`LocalInterface` and the plain port check.
+
+Parsing and validating the configured address, port, identity and routes happens here, before
+anything binds; :func:`check_port_free` tells a port held by another program apart from
+bacpypes3's own bind, which retries silently forever.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Final
+
+from .errors import BacnetStackError, PortInUseError
+
+DEFAULT_PORT: Final = 47808
+MAX_DEVICE_INSTANCE: Final = 4194302
+
+
+def _check_ipv4(text: str, what: str) -> ipaddress.IPv4Address:
+    """Parse an IPv4 literal; host names are refused because resolving them blocks."""
+    try:
+        return ipaddress.IPv4Address(text)
+    except ValueError:
+        raise ValueError(f"{what} '{text}' is not an IPv4 address") from None
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocalInterface:
+    """Where the local stack listens and how it identifies itself.
+
+    ``address`` is ``ip/prefix`` (``192.168.1.5/24``); the prefix gives the broadcast
+    address used for router discovery, ``/32`` means unicast only. ``port`` 0 binds an
+    ephemeral port (devices answer the source port; no broadcasts are received).
+    ``routes`` maps a remote network number to the IP of the router that reaches it.
+    A request is retried ``apdu_retries`` times, each try waiting ``apdu_timeout_ms``.
+    """
+
+    address: str
+    port: int = DEFAULT_PORT
+    device_instance: int
+    device_name: str = "loadshed_ven"
+    routes: Mapping[int, str] = field(default_factory=dict, hash=False)
+    apdu_timeout_ms: int = 3000
+    apdu_retries: int = 1
+
+    def __post_init__(self) -> None:
+        """Validate every field; raises ValueError with a readable message."""
+        try:
+            iface = ipaddress.IPv4Interface(self.address.strip())
+        except ValueError:
+            raise ValueError(
+                f"local address '{self.address}' is not ip/prefix (e.g. 192.168.1.5/24)"
+            ) from None
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port {self.port} is outside 0-65535")
+        if not 0 <= self.device_instance <= MAX_DEVICE_INSTANCE:
+            raise ValueError(f"device instance {self.device_instance} is outside 0-4194302")
+        if not self.device_name.strip():
+            raise ValueError("device name is empty")
+        if not 1 <= self.apdu_timeout_ms <= 60_000 or not 0 <= self.apdu_retries <= 10:
+            raise ValueError("APDU timeout must be 1-60000 ms and retries 0-10")
+        routes: dict[int, str] = {}
+        for network, router in self.routes.items():
+            if not 1 <= network <= 65534:
+                raise ValueError(f"network {network} is outside 1-65534")
+            routes[network] = str(_check_ipv4(router.strip(), f"router of network {network}"))
+        object.__setattr__(self, "address", str(iface))
+        object.__setattr__(self, "routes", MappingProxyType(routes))
+
+    @property
+    def ip(self) -> str:
+        """The local IP address."""
+        return str(ipaddress.IPv4Interface(self.address).ip)
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """What identifies one running stack: (local IP, port)."""
+        return (self.ip, self.port)
+
+    @property
+    def can_broadcast(self) -> bool:
+        """True when bacpypes3 opens a broadcast socket (prefix below /32, fixed port)."""
+        iface = ipaddress.IPv4Interface(self.address)
+        return self.port != 0 and iface.network.broadcast_address != iface.ip
+
+    @property
+    def transaction_seconds(self) -> float:
+        """How long bacpypes3 tries one request before aborting it with no-response."""
+        return self.apdu_timeout_ms / 1000 * (self.apdu_retries + 1)
+
+    def same_identity(self, other: LocalInterface) -> bool:
+        """True when ``other`` describes the same stack, routes aside."""
+        return (
+            self.address,
+            self.port,
+            self.device_instance,
+            self.device_name,
+            self.apdu_timeout_ms,
+            self.apdu_retries,
+        ) == (
+            other.address,
+            other.port,
+            other.device_instance,
+            other.device_name,
+            other.apdu_timeout_ms,
+            other.apdu_retries,
+        )
+
+
+def check_port_free(ip: str, port: int) -> None:
+    """Bind ``ip:port`` plainly (no SO_REUSEPORT) and release it; raise if that fails."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.bind((ip, port))
+    except OSError as err:
+        if err.errno == errno.EADDRINUSE:
+            raise PortInUseError(
+                f"UDP port {port} on {ip} is already in use by another program"
+            ) from err
+        if err.errno == errno.EADDRNOTAVAIL:
+            raise BacnetStackError(f"{ip} is not an address of this host") from err
+        raise BacnetStackError(f"cannot bind UDP {ip}:{port}: {err.strerror}") from err
+    finally:
+        probe.close()
