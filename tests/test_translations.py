@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -57,15 +58,65 @@ def test_repair_issue_placeholders_match_the_code() -> None:
         assert set(re.findall(r"\{([a-z_]+)\}", text)) == passed, key
 
 
-def test_every_config_flow_error_is_translated() -> None:
+# Abort reasons HA's flow manager and ConfigFlow helpers raise on the flow's behalf, by the call
+# that raises them (homeassistant/config_entries.py); the flow's dialog looks each one up under
+# config.abort of this integration.
+_HELPER_ABORTS = {
+    "_abort_if_unique_id_configured": "already_configured",
+    "_async_abort_entries_match": "already_configured",
+    "_abort_if_unique_id_mismatch": "unique_id_mismatch",
+    "async_update_reload_and_abort": "reconfigure_successful",  # in a reconfigure flow
+    "async_set_unique_id": "already_in_progress",  # unless raise_on_progress=False
+}
+
+
+def _keyword(call: ast.Call, name: str) -> ast.expr | None:
+    return next((k.value for k in call.keywords if k.arg == name), None)
+
+
+def _flow_reasons() -> tuple[set[str], set[str]]:
+    """The error and abort keys the config flow can show, read from its source (AST)."""
+    errors: set[str] = set()
+    aborts: set[str] = set()
+    paths = [*PACKAGE.glob("config_flow*.py"), PACKAGE / "validation.py"]
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            # errors[field] = "key"
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
+                subscripts = [t.value for t in node.targets if isinstance(t, ast.Subscript)]
+                if any(isinstance(t, ast.Name) and t.id == "errors" for t in subscripts):
+                    errors.add(node.value.value)
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name == "FlowError":  # FlowError(field, "key", ...) becomes errors[field]
+                key = node.args[1]
+                assert isinstance(key, ast.Constant), ast.unparse(node)
+                errors.add(key.value)
+            elif name in {"async_abort", "AbortFlow"} or name in _HELPER_ABORTS:
+                reason = _keyword(node, "reason") or (node.args[0] if name == "AbortFlow" else None)
+                if name == "async_set_unique_id":
+                    progress = _keyword(node, "raise_on_progress")
+                    if isinstance(progress, ast.Constant) and progress.value is False:
+                        continue
+                if reason is None:
+                    aborts.add(_HELPER_ABORTS[name])
+                else:
+                    assert isinstance(reason, ast.Constant), ast.unparse(node)
+                    aborts.add(reason.value)
+    return errors, aborts
+
+
+def test_every_config_flow_error_and_abort_is_translated() -> None:
+    """Every key the flow's dialog can show is translated, and no translation is dead."""
     config = _load("strings.json")["config"]
-    source = (PACKAGE / "validation.py").read_text() + (PACKAGE / "config_flow.py").read_text()
-    used = set(re.findall(r'FlowError\(\s*[A-Za-z_."]+,\s*"([a-z0-9_]+)"', source))
-    used |= set(re.findall(r'errors\[[A-Z_]+\] = "([a-z0-9_]+)"', source))
-    assert used
-    assert used <= set(config["error"]), used - set(config["error"])
-    aborts = set(re.findall(r'reason="([a-z0-9_]+)"', source)) | {"already_configured"}
-    assert aborts <= set(config["abort"]), aborts - set(config["abort"])
+    errors, aborts = _flow_reasons()
+    assert {"cannot_connect", "normal_not_below_shed", "stack_identity_conflict"} <= errors
+    assert errors == set(config["error"])
+    # A second flow for the same VTN and VEN, and a flow for one already set up.
+    aborts |= {"already_in_progress", "already_configured"}
+    assert aborts == set(config["abort"])
 
 
 def test_services_yaml_matches_the_strings() -> None:
@@ -87,3 +138,9 @@ def test_hassfest_string_rules() -> None:
         assert all(
             re.fullmatch(r"[a-z0-9_-]+", key) for key in path.strip(".").split(".")[:-1] if key
         ), path
+
+
+def test_every_config_flow_field_has_a_description() -> None:
+    """The quality scale's config-flow rule: each field explains itself."""
+    for step_id, step in _load("strings.json")["config"]["step"].items():
+        assert set(step.get("data_description", {})) == set(step.get("data", {})), step_id
