@@ -13,8 +13,8 @@ openleadr keeps several settings as class attributes of ``VTNService`` (message 
 ``ven_lookup``, signature checks), so two servers in one process would overwrite each other.
 This VTN restores those class attributes after construction and sets them per service instance.
 
-openleadr 0.5.36 needs xmltodict 0.13's parse output; :meth:`SimVtn.start` installs the
-project's xmltodict compatibility shim so the VTN also works where xmltodict 1.x is installed.
+openleadr 0.5.36 needs xmltodict 0.13's parse output; :meth:`SimVtn.start` installs the VTN's own
+fix (:mod:`sim.openleadr_compat`) so it also works where xmltodict 1.x is installed.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from aiohttp import web
 from openleadr import OpenADRServer, utils
 from openleadr.service import OptService, VTNService
 
-from custom_components.loadshed_ven.openadr import xml_compat
+from sim import openleadr_compat
 from sim.pki import SimTls
 from sim.vtn_events import (
     EventControl,
@@ -123,8 +123,8 @@ class SimVtn(EventControl, RawServing):
         """Bind and serve. A pre-bound socket resolves port 0 without a bind race."""
         if self._runner is not None:
             raise RuntimeError("already started")
-        # openleadr's parser breaks on xmltodict 1.x output; the shim is a no-op on 0.13.
-        xml_compat.install()
+        # openleadr's parser breaks on xmltodict 1.x output; the fix is a no-op on 0.13.
+        openleadr_compat.install()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         # Rebinding the same port right after stop() must not trip over TIME_WAIT.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -1,22 +1,42 @@
-"""openleadr parses messages whichever xmltodict is installed (0.13; 1.0.4 in the compat pass)."""
+"""openleadr parses messages whichever xmltodict is installed (0.13; 1.0.4 in the compat pass).
 
+Also the guard for every runtime change to a library listed in ``xml_compat``: each test named
+``test_library_still_...`` checks that the library still has what a change relies on or exists
+for, so an upgrade that moves it fails here instead of silently in the field.
+"""
+
+import asyncio
+import inspect
+import logging
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
+from typing import Any
 
 import pytest
 import xmltodict
+from openleadr import client as openleadr_client
 from openleadr import messaging
+from openleadr.service import vtn_service
 
 from custom_components.loadshed_ven.openadr import xml_compat
+from custom_components.loadshed_ven.openadr.factory import VenSettings, create_client
+from sim import openleadr_compat
 
 pytestmark = pytest.mark.compat
 
+XMLTODICT_1 = int(version("xmltodict").split(".")[0]) >= 1
+
 
 @pytest.fixture(autouse=True)
-def _restore_messaging_module() -> object:
+def _restore_library_state() -> Iterator[None]:
     original = messaging.xmltodict
+    level = logging.getLogger("openleadr").level
     yield
     messaging.xmltodict = original
+    logging.getLogger("openleadr").setLevel(level)
 
 
 def _registration_reply() -> str:
@@ -123,4 +143,88 @@ def test_without_the_fix_xmltodict_1_breaks_openleadr() -> None:
     messaging.xmltodict = xmltodict
     _, payload = messaging.parse_message(_registration_reply())
     broken = not isinstance(payload["requested_oadr_poll_freq"], timedelta)
-    assert broken is (int(version("xmltodict").split(".")[0]) >= 1)
+    assert broken is XMLTODICT_1
+
+
+def test_library_still_adds_xmlns_attributes_from_xmltodict_1() -> None:
+    """What makes patch 1 necessary: once xmltodict stops it, the patch can go.
+
+    1.x turns a text element that declares a namespace into ``{"@xmlns": ..., "#text": ...}``.
+    """
+    raw = xmltodict.parse(
+        _registration_reply(), process_namespaces=True, namespaces=messaging.NAMESPACES
+    )
+    body = raw["oadrPayload"]["oadrSignedObject"]["oadrCreatedPartyRegistration"]
+    duration = body["oadrRequestedOadrPollFreq"]["duration"]
+    assert (isinstance(duration, dict) and "@xmlns" in duration) is XMLTODICT_1
+    fixed = xml_compat.parse_xml(
+        _registration_reply(), process_namespaces=True, namespaces=messaging.NAMESPACES
+    )
+    body = fixed["oadrPayload"]["oadrSignedObject"]["oadrCreatedPartyRegistration"]
+    assert body["oadrRequestedOadrPollFreq"]["duration"] == "PT7S"
+
+
+def test_library_still_parses_through_its_xmltodict_name() -> None:
+    """Patch 1 replaces ``openleadr.messaging.xmltodict``: parse_message must still use it."""
+    lines, first = inspect.getsourcelines(messaging.parse_message)
+    calls = [
+        first + i
+        for i, line in enumerate(lines)
+        if "xmltodict.parse(data, process_namespaces=True, namespaces=NAMESPACES)" in line
+    ]
+    assert calls == [59]  # openleadr/messaging.py:59, as documented in xml_compat
+    assert "utils.normalize_dict(message_payload)" in lines[61 - first]
+    assert messaging.xmltodict is xmltodict or messaging.xmltodict.parse is xml_compat.parse_xml
+
+
+def test_library_still_parses_vtn_requests_with_parse_message() -> None:
+    """The simulated VTN's fix relies on its request handler using ``messaging.parse_message``."""
+    assert vtn_service.parse_message is messaging.parse_message
+    source = inspect.getsource(vtn_service.VTNService.handler)
+    assert "message_type, message_payload = parse_message(content)" in source
+
+
+def test_library_still_forces_info_at_import() -> None:
+    """Why the factory resets the "openleadr" logger level (openleadr/client.py:38)."""
+    lines = inspect.getsource(openleadr_client).splitlines()
+    assert lines[37] == "logger.setLevel(logging.INFO)"
+    probe = "import logging, openleadr.client; print(logging.getLogger('openleadr').level)"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == str(logging.INFO)
+
+
+async def test_building_a_client_installs_the_fixes() -> None:
+    """Nothing changes at import; ``create_client`` applies both runtime changes, idempotently."""
+    messaging.xmltodict = xmltodict
+    logging.getLogger("openleadr").setLevel(logging.INFO)
+
+    async def in_thread(job: Callable[[], Any]) -> Any:
+        return await asyncio.to_thread(job)
+
+    settings = VenSettings(vtn_url="http://127.0.0.1:9/OpenADR2/Simple/2.0b", ven_name="ven")
+    for _ in range(2):
+        client = await create_client(settings, in_thread)
+        await client.stop()
+        assert messaging.xmltodict.parse is xml_compat.parse_xml
+        assert logging.getLogger("openleadr").level == logging.NOTSET
+
+
+@pytest.mark.parametrize("order", ["ven first", "vtn first"])
+def test_the_vtn_and_ven_fixes_agree_in_one_process(order: str) -> None:
+    """The simulated VTN's own fix and the product's patch the same name to the same effect."""
+    fixes = [xml_compat.install, openleadr_compat.install]
+    for install in fixes if order == "ven first" else fixes[::-1]:
+        install()
+        install()
+    messages = [_registration_reply(), _event_message()]
+    last = messaging.xmltodict
+    results = [messaging.parse_message(message) for message in messages]
+    assert results == [xml_compat.parse_message(message) for message in messages]
+    for fix in (xml_compat.install, openleadr_compat.install):
+        fix()
+        assert [messaging.parse_message(message) for message in messages] == results
+    for fix in fixes if order == "ven first" else fixes[::-1]:
+        fix()
+    assert messaging.xmltodict is last

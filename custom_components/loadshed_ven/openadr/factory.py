@@ -22,10 +22,6 @@ from . import xml_compat
 from .client import RegistrationInfo, VenClient
 from .errors import VtnCannotConnect, VtnTlsError
 
-# openleadr forces its logger to INFO at import (client.py:38), three lines per report sample;
-# give the level back to the logging configuration (Home Assistant's ``logger:``).
-logging.getLogger("openleadr").setLevel(logging.NOTSET)
-
 type RunBlocking = Callable[[Callable[[], Any]], Awaitable[Any]]
 
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=5, sock_read=10)
@@ -191,8 +187,13 @@ async def create_client(settings: VenSettings, run_blocking: RunBlocking) -> Ven
         raise VtnCannotConnect(
             f"The VTN URL must start with http:// or https://: {settings.vtn_url}"
         )
-    # openleadr's parser needs xmltodict 0.13's output; a no-op where that is installed.
+    # The product's runtime changes to openleadr (listed in xml_compat), made here and not at
+    # import so that importing the core changes no library state. Its parser needs xmltodict
+    # 0.13's output; its import forces the "openleadr" logger to INFO (client.py:38: three lines
+    # per report sample), so the level goes back to the logging configuration. A level set with
+    # Home Assistant's ``logger:`` stays: HA ignores setLevel on the loggers it configured.
     xml_compat.install()
+    logging.getLogger("openleadr").setLevel(logging.NOTSET)
     built: tuple[VenClient, ssl.SSLContext | None] = await run_blocking(lambda: _build(settings))
     client, context = built
     client.run_blocking = run_blocking
