@@ -14,8 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-
-from homeassistant.util import dt as dt_util
+from datetime import UTC, datetime
 
 from custom_components.loadshed_ven.bacnet.stack import BacnetStack
 from custom_components.loadshed_ven.bacnet.writer import BacnetLimits, BacnetOverrideWriter
@@ -29,6 +28,10 @@ from .simclient import SimHost
 PASS_DEADLINE_SECONDS = 120.0  # as in the integration's __init__.py
 ROUND_TRIPS_PER_POINT = 2  # a write (or release), then the priority-array read-back
 ROUND_TRIP_CPU_SECONDS = 0.0035  # a loopback round trip without latency, for planning only
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 class BenchError(AssertionError):
@@ -104,7 +107,7 @@ async def verify(host: SimHost, points: list[OverridePoint], expected: object) -
 
 def controller_for(points: list[OverridePoint], writer: BacnetOverrideWriter) -> ShedController:
     """A controller as the integration builds it (level 1 sheds, 120 s pass deadline)."""
-    return ShedController(points, writer, clock=dt_util.utcnow, pass_deadline=PASS_DEADLINE_SECONDS)
+    return ShedController(points, writer, clock=_utcnow, pass_deadline=PASS_DEADLINE_SECONDS)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,44 +1,48 @@
 """The integration inside a real Home Assistant: set-up cost, and the way from an event to writes.
 
-A Home Assistant instance (the test harness's ``async_test_home_assistant``, with real storage in a
-temporary directory) sets up a config entry with the given points against the simulated building,
-VTN and meter included. Then the simulated VTN sends level-1 events that start a few seconds
-ahead; the VEN receives them through its ordinary polling, the runtime arms its one timer, and the
-simulated controllers record when each priority slot changes. That gives the delay from the
-interval's start (and end) to the first and the last verified write (and release). Last, in the
-same instance, the event-loop lag of large events (:mod:`bench.lag`).
+A Home Assistant instance, built as HA's bootstrap builds one (registries and config entries from
+a temporary config directory whose ``custom_components`` links to this checkout's) but without
+the default integrations, loads a config entry with the given points against the simulated
+building, VTN and meter included. Then the simulated VTN sends level-1 events that start a few
+seconds ahead; the VEN receives them through its ordinary polling, the integration arms its one
+timer, and the simulated controllers record when each priority slot changes. That gives the delay
+from the interval's start (and end) to the first and the last verified write (and release). Last,
+in the same instance, the event-loop lag of large events (:mod:`bench.lag`).
+
+Only Home Assistant's public interfaces are used: the entry is stored as HA stores entries,
+set up and unloaded through ``hass.config_entries``, and observed through the entity registry,
+states and the integration's documented bus events; never through its runtime objects.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import resource
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from homeassistant import loader
-from homeassistant.config_entries import ConfigEntryState
+from homeassistant import bootstrap, loader
+from homeassistant.config_entries import ConfigEntries, ConfigEntryState
 from homeassistant.core import HomeAssistant
-from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
-    MockConfigEntry,
-    async_test_home_assistant,
-)
+from homeassistant.helpers import entity_registry as er
+from homeassistant.setup import async_setup_component
 
-from custom_components.loadshed_ven.const import DOMAIN
-from custom_components.loadshed_ven.coordinator import LoadshedData
 from custom_components.loadshed_ven.engine.points import OverridePoint
-from custom_components.loadshed_ven.runtime import EVENT_RECEIVED
 
-from .lag import LagCase, LagResult, measure_lag
+from .lag import DOMAIN, EVENT_RECEIVED, KnownEvents, LagCase, LagResult, measure_lag
 from .loopwatch import Mode, SlowCallbacks, watch_callbacks
 from .simclient import BuildingLayout, SimHost
 
+INTEGRATION_DIR = Path(__file__).resolve().parents[1] / "custom_components" / DOMAIN
 VEN_NAME = "bench-ven"
 EVENT_LEAD_SECONDS = 4.0  # the VTN is polled every second: the event arrives well ahead
 EVENT_SECONDS = 10  # long enough for the slowest shed of the default sizes
@@ -164,7 +168,7 @@ async def _event_cycle(
         shed = await _changes_at(host, start, points)
     unsubscribe()
     if not received:
-        raise HaBenchError("the event never reached the runtime")
+        raise HaBenchError("the event never reached the integration")
     end = start + seconds
     await asyncio.sleep(max(0.0, end - time.time() - 1.0))
     await host.watch()
@@ -179,14 +183,93 @@ async def _event_cycle(
     )
 
 
-async def _setup(hass: HomeAssistant, entry: MockConfigEntry) -> float:
+def _store_entry(config_dir: Path, entry_id: str, data: dict[str, Any], unique_id: str) -> None:
+    """Write the entry as Home Assistant stores config entries (its oldest storage format).
+
+    HA migrates the file on load, so the same file fits every version; it is how an entry
+    created by the config flow comes back after a restart.
+    """
+    entry = {
+        "entry_id": entry_id,
+        "domain": DOMAIN,
+        "title": VEN_NAME,
+        "data": data,
+        "options": {},
+        "source": "user",
+        "unique_id": unique_id,
+        "version": 1,
+    }
+    storage = config_dir / ".storage"
+    storage.mkdir()
+    (storage / "core.config_entries").write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "minor_version": 1,
+                "key": "core.config_entries",
+                "data": {"entries": [entry]},
+            }
+        )
+    )
+
+
+@asynccontextmanager
+async def home_assistant(config_dir: Path) -> AsyncIterator[HomeAssistant]:
+    """A started Home Assistant on ``config_dir``, stopped on exit.
+
+    The steps of ``bootstrap.async_from_config_dict`` up to the core integration; the default
+    integrations (frontend, HTTP server, ...) are left out: the entry needs none of them.
+    """
+    custom = config_dir / "custom_components"
+    custom.mkdir()
+    (custom / DOMAIN).symlink_to(INTEGRATION_DIR, target_is_directory=True)
+    hass = HomeAssistant(str(config_dir))
+    hass.config.skip_pip = True
+    loader.async_setup(hass)
+    hass.config_entries = ConfigEntries(hass, {})
+    await bootstrap.async_load_base_functionality(hass)
+    try:
+        if not await async_setup_component(hass, "homeassistant", {}):
+            raise HaBenchError("Home Assistant's core integration did not set up")
+        await hass.async_start()
+        yield hass
+    finally:
+        await hass.async_stop()
+
+
+async def _setup(hass: HomeAssistant, entry_id: str) -> float:
     began = time.perf_counter()
-    if not await hass.config_entries.async_setup(entry.entry_id):
-        raise HaBenchError(f"set-up failed: {entry.state}")
+    ok = await hass.config_entries.async_setup(entry_id)
     await hass.async_block_till_done()
-    if entry.state is not ConfigEntryState.LOADED:
-        raise HaBenchError(f"entry is {entry.state}")
+    entry = hass.config_entries.async_get_entry(entry_id)
+    state = entry.state if entry is not None else None
+    if not ok or state is not ConfigEntryState.LOADED:
+        raise HaBenchError(f"set-up failed: {state}")
     return time.perf_counter() - began
+
+
+async def _unload(hass: HomeAssistant, entry_id: str) -> None:
+    if not await hass.config_entries.async_unload(entry_id):
+        raise HaBenchError("unload failed")
+    await hass.async_block_till_done()
+
+
+def _connected(hass: HomeAssistant, entry_id: str) -> Callable[[], bool]:
+    """Whether the entry's "VTN connected" binary sensor is on."""
+    registry = er.async_get(hass)
+    ids = [
+        e.entity_id
+        for e in er.async_entries_for_config_entry(registry, entry_id)
+        if e.domain == "binary_sensor" and e.translation_key == "vtn_connected"
+    ]
+    if len(ids) != 1:
+        raise HaBenchError(f"expected one VTN connected sensor, found {ids}")
+
+    def on() -> bool:
+        state = hass.states.get(ids[0])
+        return state is not None and state.state == "on"
+
+    return on
 
 
 async def measure_ha(
@@ -200,70 +283,63 @@ async def measure_ha(
     lag_polls: int = 12,
 ) -> HaResult:
     """Set up an entry with ``points`` in a fresh Home Assistant and time events through it."""
+    entry_id = uuid.uuid4().hex
     with tempfile.TemporaryDirectory(prefix="loadshed-bench-") as config_dir:
-        async with async_test_home_assistant(config_dir=config_dir) as hass:
-            hass.data.pop(loader.DATA_CUSTOM_COMPONENTS, None)  # allow custom integrations
-            try:
-                return await _measure(
-                    hass,
-                    host,
-                    layout,
-                    points,
-                    seconds=event_seconds,
-                    lead=lead_seconds,
-                    lag=(lag_cases, lag_polls),
-                )
-            finally:
-                await hass.async_stop(force=True)
+        _store_entry(
+            Path(config_dir),
+            entry_id,
+            entry_data(host, layout, points),
+            unique_id=f"{host.vtn_url.lower()}|{VEN_NAME}",
+        )
+        async with home_assistant(Path(config_dir)) as hass:
+            return await _measure(
+                hass,
+                entry_id,
+                host,
+                len(points),
+                seconds=event_seconds,
+                lead=lead_seconds,
+                lag=(lag_cases, lag_polls),
+            )
 
 
 async def _measure(
     hass: HomeAssistant,
+    entry_id: str,
     host: SimHost,
-    layout: BuildingLayout,
-    points: list[OverridePoint],
+    points: int,
     *,
     seconds: int,
     lead: float,
     lag: tuple[tuple[LagCase, ...], int],
 ) -> HaResult:
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=VEN_NAME,
-        data=entry_data(host, layout, points),
-        unique_id=f"{host.vtn_url.lower()}|{VEN_NAME}",
-    )
-    entry.add_to_hass(hass)
     gc.collect()
     rss_before = rss_bytes()
-    setup_seconds = await _setup(hass, entry)
+    setup_seconds = await _setup(hass, entry_id)
     gc.collect()
     setup_rss = rss_bytes() - rss_before
-    data: LoadshedData = entry.runtime_data
-    await _wait(lambda: data.runtime.connected, WAIT_SLACK_SECONDS, "the VEN to register")
+    await _wait(_connected(hass, entry_id), WAIT_SLACK_SECONDS, "the VEN to register")
 
     # Timings without asyncio debug mode (it slows every callback), then callbacks with it.
-    plain = await _event_cycle(hass, host, len(points), mode="plain", seconds=seconds, lead=lead)
-    debug = await _event_cycle(hass, host, len(points), mode="debug", seconds=seconds, lead=lead)
+    plain = await _event_cycle(hass, host, points, mode="plain", seconds=seconds, lead=lead)
+    debug = await _event_cycle(hass, host, points, mode="debug", seconds=seconds, lead=lead)
     cases, polls = lag
-    lags = [await measure_lag(host, data.runtime, case, polls=polls) for case in cases]
+    with KnownEvents(hass, entry_id) as known:
+        lags = [await measure_lag(host, known, case, polls=polls) for case in cases]
 
-    if not await hass.config_entries.async_unload(entry.entry_id):
-        raise HaBenchError("unload failed")
-    await hass.async_block_till_done()
+    await _unload(hass, entry_id)
     gc.collect()
     tracemalloc.start()
     try:
         traced_before = tracemalloc.get_traced_memory()[0]
-        await _setup(hass, entry)
+        await _setup(hass, entry_id)
         gc.collect()
         traced = tracemalloc.get_traced_memory()[0] - traced_before
     finally:
         tracemalloc.stop()
-    await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done()
+    await _unload(hass, entry_id)
     return HaResult(
-        points=len(points),
+        points=points,
         setup_seconds=setup_seconds,
         setup_rss_bytes=setup_rss,
         traced_bytes=traced,

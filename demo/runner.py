@@ -14,7 +14,6 @@ from typing import Any, Final
 import aiohttp
 from homeassistant.const import __version__ as HA_VERSION  # noqa: N812
 
-from custom_components.loadshed_ven.const import DOMAIN
 from sim.building import SimBuilding
 from sim.control import DEFAULT_CONTROL_PORT, ControlServer
 
@@ -29,6 +28,7 @@ USERNAME: Final = "demo"
 PASSWORD: Final = "demo"  # noqa: S105 - a loopback-only demo instance
 START_TIMEOUT: Final = 300.0
 METER_TIMEOUT: Final = 30.0
+DOMAIN: Final = "loadshed_ven"  # the integration's domain (its manifest.json)
 
 
 class DemoError(RuntimeError):
