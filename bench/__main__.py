@@ -15,8 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from custom_components.loadshed_ven.bacnet.stack import BacnetStack, LocalInterface, StackRegistry
-from custom_components.loadshed_ven.bacnet.writer import BacnetLimits
+from custom_components.loadshed_ven.bacnet import (
+    BacnetLimits,
+    BacnetStack,
+    LocalInterface,
+    StackRegistry,
+)
 
 from .grid import Cell, CellResult, measure_cell, watch_loop
 from .ha import measure_ha

@@ -16,8 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from custom_components.loadshed_ven.bacnet.stack import BacnetStack
-from custom_components.loadshed_ven.bacnet.writer import BacnetLimits, BacnetOverrideWriter
+from custom_components.loadshed_ven.bacnet import BacnetLimits, BacnetOverrideWriter, BacnetStack
 from custom_components.loadshed_ven.engine.points import OverridePoint
 from custom_components.loadshed_ven.engine.shed import ShedController
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from custom_components.loadshed_ven.bacnet.writer import BacnetLimits
+from custom_components.loadshed_ven.bacnet import BacnetLimits
 
 from .grid import CellResult, median, p95
 from .ha import HaResult

@@ -33,7 +33,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sim.bacnet import SimBacnetDevice
+from sim.bacnet_device import SimBacnetDevice
 from sim.bacnet_objects import ZONE_COOLING_SETPOINT, SimAnalogValue, slot_values
 from sim.building import BuildingConfig, SimBuilding
 

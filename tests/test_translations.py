@@ -10,6 +10,9 @@ from typing import Any
 
 import yaml
 
+from custom_components.loadshed_ven.engine.overrides import FailureKind
+from custom_components.loadshed_ven.repair_issues import stuck_points_translation_key
+
 PACKAGE = Path(__file__).resolve().parents[1] / "custom_components" / "loadshed_ven"
 
 
@@ -44,15 +47,33 @@ def test_every_exception_key_used_is_translated() -> None:
     assert missing <= other_keys, missing - other_keys
 
 
+def test_every_point_failure_kind_is_translated() -> None:
+    """An operator's failed write or release is told by failure kind: one message per kind."""
+    exceptions = _load("strings.json")["exceptions"]
+    for operation in ("write", "release"):
+        for kind in FailureKind:
+            message = exceptions[f"{operation}_failed_{kind}"]["message"]
+            assert set(re.findall(r"{(\w+)}", message)) == {"point", "detail"}, message
+
+
 def test_repair_issue_placeholders_match_the_code() -> None:
     """Every issue the code raises is translated, with exactly the placeholders it passes."""
     source = (PACKAGE / "repair_issues.py").read_text(encoding="utf-8")
     raised = re.findall(
-        r'translation_key="([a-z_]+)",\s*translation_placeholders=\{(.*?)\}', source, re.S
+        r'translation_key=("[a-z_]+"|stuck_points_translation_key\(kind\)),'
+        r"\s*translation_placeholders=\{(.*?)\}",
+        source,
+        re.S,
     )
-    issues = _load("strings.json")["issues"]
-    assert {key for key, _ in raised} == set(issues)
+    keys: list[tuple[str, str]] = []
     for key, body in raised:
+        if key.startswith('"'):
+            keys.append((key.strip('"'), body))
+        else:  # one issue per failure kind
+            keys.extend((stuck_points_translation_key(kind), body) for kind in FailureKind)
+    issues = _load("strings.json")["issues"]
+    assert {key for key, _ in keys} == set(issues)
+    for key, body in keys:
         passed = set(re.findall(r'"([a-z_]+)":', body))
         text = issues[key]["title"] + issues[key]["description"]
         assert set(re.findall(r"\{([a-z_]+)\}", text)) == passed, key

@@ -14,33 +14,32 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import LoadshedConfigEntry
-from .entity import LoadshedPushEntity, ven_device_info
-from .runtime import LoadshedRuntime
+from .data import LoadshedConfigEntry, LoadshedData
+from .entity import LoadshedEntity, ven_device_info
 
-# Push entities: nothing to throttle.
+# Pushed by the coordinator: nothing to throttle.
 PARALLEL_UPDATES = 0
 
 
 @dataclass(frozen=True, kw_only=True)
 class LoadshedBinarySensorDescription(BinarySensorEntityDescription):
-    """A binary sensor whose value is read from the runtime."""
+    """A binary sensor whose value is read from the entry's runtime data."""
 
-    is_on_fn: Callable[[LoadshedRuntime], bool]
+    is_on_fn: Callable[[LoadshedData], bool]
 
 
 BINARY_SENSORS: tuple[LoadshedBinarySensorDescription, ...] = (
     LoadshedBinarySensorDescription(
         key="shed_active",
         translation_key="shed_active",
-        is_on_fn=lambda runtime: runtime.shedding,
+        is_on_fn=lambda data: data.shedding,
     ),
     LoadshedBinarySensorDescription(
         key="vtn_connected",
         translation_key="vtn_connected",
         device_class=BinarySensorDeviceClass.CONNECTIVITY,
         entity_category=EntityCategory.DIAGNOSTIC,
-        is_on_fn=lambda runtime: runtime.connected,
+        is_on_fn=lambda data: data.connected,
     ),
 )
 
@@ -58,12 +57,12 @@ async def async_setup_entry(
     )
 
 
-class LoadshedBinarySensor(LoadshedPushEntity, BinarySensorEntity):
-    """A binary sensor pushed by the runtime."""
+class LoadshedBinarySensor(LoadshedEntity, BinarySensorEntity):
+    """A binary sensor of the VEN's state."""
 
     entity_description: LoadshedBinarySensorDescription
 
     @property
     def is_on(self) -> bool:
-        """The value read from the runtime now."""
-        return self.entity_description.is_on_fn(self.runtime)
+        """The value read from the runtime data now."""
+        return self.entity_description.is_on_fn(self.data)

@@ -11,36 +11,37 @@ from homeassistant.components.button import ButtonEntity, ButtonEntityDescriptio
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import LoadshedConfigEntry
+from .coordinator import Topic
+from .data import LoadshedConfigEntry
 from .entity import LoadshedEntity, ven_device_info
-from .runtime import LoadshedRuntime
-from .services import async_opt_out, async_shed, raise_for_failures
+from .errors import raise_for_failures
+from .operator_actions import OperatorActions
 
-# Actions go through the runtime, which serialises them.
+# Each press is a shed or release pass: one at a time.
 PARALLEL_UPDATES = 1
 
 SHED_NOW_DURATION: Final = timedelta(hours=1)
 
 
-async def _shed_now(runtime: LoadshedRuntime, context: Context | None) -> None:
-    report = await async_shed(runtime, None, SHED_NOW_DURATION, context)
+async def _shed_now(actions: OperatorActions, context: Context | None) -> None:
+    report = await actions.shed(None, SHED_NOW_DURATION, context)
     raise_for_failures(report, "shed_failed")
 
 
-async def _release_all(runtime: LoadshedRuntime, context: Context | None) -> None:
-    report = await runtime.async_release_all(context)
+async def _release_all(actions: OperatorActions, context: Context | None) -> None:
+    report = await actions.release_all(context)
     raise_for_failures(report, "release_all_failed")
 
 
-async def _opt_out(runtime: LoadshedRuntime, context: Context | None) -> None:
-    await async_opt_out(runtime, None, context)
+async def _opt_out(actions: OperatorActions, context: Context | None) -> None:
+    await actions.opt_out(None, context)
 
 
 @dataclass(frozen=True, kw_only=True)
 class LoadshedButtonDescription(ButtonEntityDescription):
     """A button that runs one operator action."""
 
-    press_fn: Callable[[LoadshedRuntime, Context | None], Awaitable[None]]
+    press_fn: Callable[[OperatorActions, Context | None], Awaitable[None]]
 
 
 BUTTONS: tuple[LoadshedButtonDescription, ...] = (
@@ -68,7 +69,8 @@ class LoadshedButton(LoadshedEntity, ButtonEntity):
     """One operator action."""
 
     entity_description: LoadshedButtonDescription
+    topics = Topic.NONE  # a button's state is when it was last pressed
 
     async def async_press(self) -> None:
         """Run the action; failures surface as translated errors."""
-        await self.entity_description.press_fn(self.runtime, self._context)
+        await self.entity_description.press_fn(self.data.actions, self._context)

@@ -181,7 +181,7 @@ METER_ENTITY: Final = vol.Schema(
         vol.Required(CONF_METER_ENTITY): selector.EntitySelector(
             selector.EntitySelectorConfig(domain="sensor", device_class="power")
         ),
-        vol.Required(CONF_METER_INTERVAL, default=DEFAULT_METER_INTERVAL): _number(1, 3600),
+        # No interval: the sensor is followed as its state changes.
         vol.Required(CONF_MAX_KW, default=DEFAULT_MAX_KW): _MAX_KW,
     }
 )

@@ -1,134 +1,91 @@
-"""The config entry's runtime data and the meter coordinator."""
+"""The one channel through which a config entry's state reaches its entities.
+
+Nothing here polls: the VEN, the shed passes, the ledger's retries and the meter push. Each push
+says what changed (:class:`Topic`), so that a meter reading every few seconds does not make
+thousands of override switches write their state, and carries the activity (the bus events)
+since the last push, for the event entity. Activity reported in a burst (a release of 500
+points) is delivered as one update once the burst yields, not as 500.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from enum import Flag, auto
+from typing import TYPE_CHECKING, Any
 
-from homeassistant.config_entries import ConfigEntry
-from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, UnitOfPower
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 
-from . import settings
 from .const import DOMAIN, LOGGER
-from .modbus.meter import ImplausibleReadingError, MeterError, ModbusMeter, check_plausible
 
 if TYPE_CHECKING:
-    from .bacnet.stack import StackHandle
-    from .ledger_store import OverrideLedger
-    from .openadr.ven import VenConnection
-    from .runtime import LoadshedRuntime
-
-type LoadshedConfigEntry = ConfigEntry[LoadshedData]
-
-# kW per unit of a power sensor's state (the units a meter entity may report).
-KW_PER_UNIT: dict[str | None, float] = {
-    UnitOfPower.WATT: 0.001,
-    UnitOfPower.KILO_WATT: 1.0,
-    UnitOfPower.MEGA_WATT: 1000.0,
-}
+    from .data import LoadshedConfigEntry
 
 
-@dataclass(kw_only=True)
-class LoadshedData:
-    """Everything one config entry runs."""
+class Topic(Flag):
+    """What an update is about; an entity refreshes only for the topics it shows."""
 
-    runtime: LoadshedRuntime
-    meter: MeterCoordinator
-    ven: VenConnection
-    bacnet: StackHandle
-    ledger: OverrideLedger
+    NONE = 0
+    STATE = auto()  # events, level, points, the VTN connection
+    METER = auto()  # a meter reading (good or failed)
+    ACTIVITY = auto()  # bus events fired since the last update
 
 
-class MeterCoordinator(DataUpdateCoordinator[float]):
-    """Polls the building's main meter: a Modbus TCP register, or an existing HA power sensor.
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """One bus event of the entry, as the event entity shows it."""
 
-    ``data`` is the last good value in kW. A failed read makes the coordinator (and the meter
-    sensor) unavailable and reports nothing to the VTN: a value is never made up. So does a
-    reading that is not finite or beyond the configured maximum (a misread register, a meter
-    fault): such a value would ruin every baseline and report it reached.
-    """
-
-    config_entry: LoadshedConfigEntry
-
-    def __init__(
-        self,
-        hass: HomeAssistant,
-        entry: LoadshedConfigEntry,
-        *,
-        interval: timedelta,
-        modbus: ModbusMeter | None = None,
-        entity_id: str | None = None,
-    ) -> None:
-        """Read from ``modbus`` or from the state of ``entity_id`` every ``interval``."""
-        super().__init__(
-            hass,
-            LOGGER,
-            config_entry=entry,
-            name=f"{DOMAIN} meter",
-            update_interval=interval,
-        )
-        self._modbus = modbus
-        self._entity_id = entity_id
-        self._max_kw = settings.meter_max_kw(entry.data)
-
-    @property
-    def latest_kw(self) -> float | None:
-        """The last good reading, or None when the meter is unavailable."""
-        return self.data if self.last_update_success and self.data is not None else None
-
-    async def _async_update_data(self) -> float:
-        if self._modbus is not None:
-            try:
-                return await self._modbus.read_kw()
-            except ImplausibleReadingError as err:
-                raise _implausible(err) from err
-            except MeterError as err:
-                raise UpdateFailed(
-                    translation_domain=DOMAIN,
-                    translation_key="meter_unavailable",
-                    translation_placeholders={"error": str(err)},
-                ) from err
-        return self._read_entity()
-
-    def _read_entity(self) -> float:
-        state = self.hass.states.get(self._entity_id or "")
-        if state is None or state.state in (STATE_UNAVAILABLE, STATE_UNKNOWN):
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="meter_entity_unavailable",
-                translation_placeholders={"entity_id": self._entity_id or ""},
-            )
-        unit = state.attributes.get("unit_of_measurement")
-        try:
-            value = float(state.state) * KW_PER_UNIT[unit]
-        except (KeyError, ValueError) as err:
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="meter_entity_invalid",
-                translation_placeholders={
-                    "entity_id": self._entity_id or "",
-                    "state": f"{state.state} {unit or ''}".strip(),
-                },
-            ) from err
-        try:
-            return check_plausible(value, self._max_kw)
-        except ImplausibleReadingError as err:
-            raise _implausible(err) from err
-
-    async def async_shutdown(self) -> None:
-        """Stop polling and close the Modbus connection."""
-        await super().async_shutdown()
-        if self._modbus is not None:
-            self._modbus.close()
+    event_type: str
+    data: dict[str, Any]
 
 
-def _implausible(err: ImplausibleReadingError) -> UpdateFailed:
-    """The coordinator logs this once when readings turn implausible, and once when they recover."""
-    return UpdateFailed(
-        translation_domain=DOMAIN,
-        translation_key="meter_implausible",
-        translation_placeholders={"value": f"{err.value:g}", "limit": f"{err.limit:g}"},
-    )
+@dataclass(frozen=True, slots=True)
+class EntryUpdate:
+    """One push to the entities: what changed, and the activity since the last push."""
+
+    topics: Topic
+    activity: tuple[Activity, ...] = field(default=())
+
+
+class LoadshedCoordinator(DataUpdateCoordinator[EntryUpdate]):
+    """Pushes an :class:`EntryUpdate` to the entities whenever the entry's state changes."""
+
+    def __init__(self, hass: HomeAssistant, entry: LoadshedConfigEntry) -> None:
+        """A push-only coordinator: no update interval and nothing to fetch."""
+        super().__init__(hass, LOGGER, config_entry=entry, name=f"{DOMAIN} {entry.title}")
+        self.data = EntryUpdate(Topic.NONE)
+        self._topics = Topic.NONE
+        self._activity: list[Activity] = []
+        self._flush_pending = False
+
+    async def _async_update_data(self) -> EntryUpdate:
+        # A refresh (e.g. `homeassistant.update_entity`) has nothing to fetch: state is pushed.
+        return EntryUpdate(Topic.STATE)
+
+    @callback
+    def push(self, topics: Topic) -> None:
+        """Tell the entities that ``topics`` changed, with any activity not yet delivered."""
+        self._topics |= topics
+        self._flush()
+
+    @callback
+    def add_activity(self, activity: Activity) -> None:
+        """Queue one bus event for the event entity; delivered once the current burst yields."""
+        self._activity.append(activity)
+        self._topics |= Topic.ACTIVITY
+        if not self._flush_pending:
+            self._flush_pending = True
+            self.hass.loop.call_soon(self._deferred_flush)
+
+    @callback
+    def _deferred_flush(self) -> None:
+        self._flush_pending = False
+        if self._topics:
+            self._flush()
+
+    @callback
+    def _flush(self) -> None:
+        update = EntryUpdate(self._topics, tuple(self._activity))
+        self._topics = Topic.NONE
+        self._activity = []
+        self.async_set_updated_data(update)

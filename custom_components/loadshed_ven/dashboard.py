@@ -19,6 +19,7 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.util import slugify
 
 from .const import DOMAIN
+from .unique_ids import PARTICIPATION, unique_id
 
 type Card = dict[str, Any]
 
@@ -29,7 +30,7 @@ STATUS_ENTITIES: Final = (
     (Platform.SENSOR, "event_start"),
     (Platform.SENSOR, "event_end"),
     (Platform.BINARY_SENSOR, "shed_active"),
-    (Platform.SWITCH, "participation"),
+    (Platform.SWITCH, PARTICIPATION),
     (Platform.BINARY_SENSOR, "vtn_connected"),
 )
 # Timestamps shown as a countdown ("in 4 minutes") rather than a date.
@@ -42,7 +43,6 @@ METER_ENTITIES: Final = (
 # Drawn on the history graph: both are power in kW.
 GRAPHED: Final = ("meter_power", "kw_saved")
 BUTTONS: Final = ("shed_now", "release_all", "opt_out")
-PARTICIPATION: Final = "participation"
 GRAPH_HOURS: Final = 2
 # The status section, then the meter section twice as wide: three columns make a full row.
 MAX_COLUMNS: Final = 3
@@ -61,7 +61,7 @@ def build_dashboard(
     """
 
     def row(platform: Platform, key: str) -> Card | None:
-        found = entities.async_get_entity_id(platform, DOMAIN, f"{entry_id}_{key}")
+        found = entities.async_get_entity_id(platform, DOMAIN, unique_id(entry_id, key))
         entity = entities.async_get(found) if found else None
         if entity is None:
             return None
@@ -110,7 +110,7 @@ def build_dashboard(
 
 def override_switches(entry_id: str, entities: er.EntityRegistry) -> list[er.RegistryEntry]:
     """The enabled override switches of the entry (every switch but participation)."""
-    participation = f"{entry_id}_{PARTICIPATION}"
+    participation = unique_id(entry_id, PARTICIPATION)
     return [
         entity
         for entity in er.async_entries_for_config_entry(entities, entry_id)

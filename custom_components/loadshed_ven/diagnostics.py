@@ -22,7 +22,7 @@ from .const import (
     CONF_VTN_FINGERPRINT,
     CONF_VTN_URL,
 )
-from .coordinator import LoadshedConfigEntry
+from .data import LoadshedConfigEntry
 from .engine.event_history import EventView
 from .engine.overrides import PointState
 from .engine.schedule import EventPlan
@@ -47,24 +47,23 @@ async def async_get_config_entry_diagnostics(
 ) -> dict[str, Any]:
     """Return the entry's redacted settings and the runtime's state."""
     data = entry.runtime_data
-    runtime = data.runtime
-    view = runtime.current_event()
+    view = data.current_event()
     return {
         "entry": {
             "title": entry.title,
             "data": async_redact_data(dict(entry.data), TO_REDACT),
         },
         "runtime": {
-            "level": runtime.level,
-            "shedding": runtime.shedding,
-            "connected": runtime.connected,
-            "shed_level": runtime.controller.policy.shed_level,
-            "normal_level": runtime.controller.policy.normal_level,
+            "level": data.level,
+            "shedding": data.shedding,
+            "connected": data.connected,
+            "shed_level": data.controller.policy.shed_level,
+            "normal_level": data.controller.policy.normal_level,
             "current_event": None if view is None else _view(view),
-            "schedule": [_plan(plan) for plan in runtime.schedule.plans],
-            "recent_events": [_view(event) for event in runtime.recent_events(RECENT_EVENTS)],
+            "schedule": [_plan(plan) for plan in data.driver.schedule.plans],
+            "recent_events": [_view(event) for event in data.recent_events(RECENT_EVENTS)],
         },
-        "points": [_point(state) for state in runtime.point_states()],
+        "points": [_point(state) for state in data.point_states()],
         "ledger": {
             "records": [_point(state) for state in data.ledger.records()],
             "pending": [_point(state) for state in data.ledger.pending],
@@ -74,7 +73,7 @@ async def async_get_config_entry_diagnostics(
             "last_update_success": data.meter.last_update_success,
             "latest_kw": data.meter.latest_kw,
         },
-        "verification": _verification(runtime.verification.current()),
+        "verification": _verification(data.verification.current()),
         "reports": [{"time": _iso(at), "watts": watts} for at, watts in data.ven.recent_reports],
     }
 
@@ -86,7 +85,7 @@ def _iso(value: datetime | None) -> str | None:
 def _view(view: EventView) -> dict[str, Any]:
     return {
         "event_id": view.event_id,
-        "status": view.status,
+        "status": str(view.status),
         "start": _iso(view.start),
         "end": _iso(view.end),
         "test_event": view.test_event,

@@ -1,19 +1,21 @@
-"""Devices and the base entity of loadshed_ven.
+"""The devices and the one base entity of loadshed_ven.
 
 Three kinds of device, all flat (no parent links): the VEN itself (a service), the building
-meter, and one per BACnet controller that holds override points.
+meter, and one per BACnet controller that holds override points. Every entity is fed by the
+entry's :class:`LoadshedCoordinator` and refreshes only for the topics it shows.
 """
 
 from __future__ import annotations
 
 from homeassistant.core import callback
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
-from homeassistant.helpers.dispatcher import async_dispatcher_connect
-from homeassistant.helpers.entity import Entity, EntityDescription
+from homeassistant.helpers.entity import EntityDescription
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN
-from .coordinator import LoadshedConfigEntry
-from .runtime import LoadshedRuntime
+from .coordinator import LoadshedCoordinator, Topic
+from .data import LoadshedConfigEntry, LoadshedData
+from .unique_ids import controller_device_id, meter_device_id, unique_id
 
 MANUFACTURER = "loadshed_ven"
 
@@ -32,7 +34,7 @@ def ven_device_info(entry: LoadshedConfigEntry) -> DeviceInfo:
 def meter_device_info(entry: LoadshedConfigEntry) -> DeviceInfo:
     """The building's main meter."""
     return DeviceInfo(
-        identifiers={(DOMAIN, f"{entry.entry_id}_meter")},
+        identifiers={(DOMAIN, meter_device_id(entry.entry_id))},
         name=f"{entry.title} meter",
         manufacturer=MANUFACTURER,
         model="Building meter",
@@ -42,18 +44,19 @@ def meter_device_info(entry: LoadshedConfigEntry) -> DeviceInfo:
 def controller_device_info(entry: LoadshedConfigEntry, address: str) -> DeviceInfo:
     """One BACnet controller, named by its address (IP[:port] or network:MAC)."""
     return DeviceInfo(
-        identifiers={(DOMAIN, f"{entry.entry_id}_bacnet_{address}")},
+        identifiers={(DOMAIN, controller_device_id(entry.entry_id, address))},
         name=f"BACnet controller {address}",
         manufacturer=MANUFACTURER,
         model="BACnet controller",
     )
 
 
-class LoadshedEntity(Entity):
-    """An entity of one config entry, backed by its runtime."""
+class LoadshedEntity(CoordinatorEntity[LoadshedCoordinator]):
+    """An entity of one config entry, showing what its runtime data holds."""
 
     _attr_has_entity_name = True
-    _attr_should_poll = False
+    # What the entity shows: it writes its state only when an update is about one of these.
+    topics: Topic = Topic.STATE
 
     def __init__(
         self,
@@ -62,24 +65,15 @@ class LoadshedEntity(Entity):
         device_info: DeviceInfo,
         description: EntityDescription | None = None,
     ) -> None:
-        """Bind the entity to the entry's runtime; ``key`` makes the unique id."""
+        """Bind the entity to the entry's runtime data; ``key`` makes the unique id."""
+        super().__init__(entry.runtime_data.coordinator)
         if description is not None:
             self.entity_description = description
-        self.runtime: LoadshedRuntime = entry.runtime_data.runtime
-        self._attr_unique_id = f"{entry.entry_id}_{key}"
+        self.data: LoadshedData = entry.runtime_data
+        self._attr_unique_id = unique_id(entry.entry_id, key)
         self._attr_device_info = device_info
 
-
-class LoadshedPushEntity(LoadshedEntity):
-    """An entity whose state lives in the runtime and is pushed on every change."""
-
-    async def async_added_to_hass(self) -> None:
-        """Refresh whenever the runtime reports a change."""
-        await super().async_added_to_hass()
-        self.async_on_remove(
-            async_dispatcher_connect(self.hass, self.runtime.signal, self._handle_runtime_update)
-        )
-
     @callback
-    def _handle_runtime_update(self) -> None:
-        self.async_write_ha_state()
+    def _handle_coordinator_update(self) -> None:
+        if self.coordinator.data.topics & self.topics:
+            self.async_write_ha_state()

@@ -19,8 +19,7 @@ from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 
-from .const import DOMAIN
-from .runtime import (
+from .bus_events import (
     ATTR_SOURCE,
     EVENT_CANCELLED,
     EVENT_OPTED_IN,
@@ -32,6 +31,7 @@ from .runtime import (
     SOURCE_SCHEDULE,
     SOURCE_VTN,
 )
+from .const import DOMAIN
 
 DEFAULT_NAME: Final = "Loadshed VEN"
 _BY: Final = {SOURCE_VTN: " (by the VTN)", SOURCE_SCHEDULE: " (as scheduled)"}

@@ -8,7 +8,6 @@ last hours, not weeks), so the file stays small without knowing when each event 
 
 from __future__ import annotations
 
-from collections.abc import Set as AbstractSet
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -35,9 +34,11 @@ class OptOutStore:
         """Nothing is read until :meth:`async_load`."""
         self._store: Store[dict[str, Any]] = Store(hass, STORAGE_VERSION, storage_key(entry_id))
         self._since: dict[str, datetime] = {}
+        # The ids opted out of now: one set, read by whoever shows or schedules events.
+        self.ids: set[str] = set()
 
     async def async_load(self) -> set[str]:
-        """The ids opted out of within :data:`KEEP`; unreadable data counts as none."""
+        """Read the ids opted out of within :data:`KEEP` into :attr:`ids` (unreadable: none)."""
         try:
             stored = await self._store.async_load()
         except (HomeAssistantError, ValueError) as err:
@@ -50,14 +51,26 @@ class OptOutStore:
             at = dt_util.parse_datetime(when) if isinstance(when, str) else None
             if isinstance(event_id, str) and at is not None and at.tzinfo and at >= oldest:
                 self._since[event_id] = at
-        return set(self._since)
+        self.ids.clear()
+        self.ids.update(self._since)
+        return self.ids
 
-    async def async_save(self, event_ids: AbstractSet[str]) -> None:
-        """Record exactly ``event_ids`` (new ones dated now), dropping expired ones."""
+    async def async_add(self, event_id: str) -> None:
+        """Opt out of ``event_id`` and save."""
+        self.ids.add(event_id)
+        await self._async_save()
+
+    async def async_discard(self, event_id: str) -> None:
+        """Take part in ``event_id`` again and save."""
+        self.ids.discard(event_id)
+        await self._async_save()
+
+    async def _async_save(self) -> None:
+        """Record exactly :attr:`ids` (new ones dated now), dropping expired ones."""
         now = dt_util.utcnow()
         self._since = {
             event_id: self._since.get(event_id, now)
-            for event_id in event_ids
+            for event_id in self.ids
             if self._since.get(event_id, now) >= now - KEEP
         }
         await self._store.async_save(

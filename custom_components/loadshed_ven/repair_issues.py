@@ -10,38 +10,42 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Final
 
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
-from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.event import async_call_later, async_track_time_interval
 from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
+from .coordinator import LoadshedCoordinator, Topic
 from .engine.overrides import FailureKind, PointState, PointStatus
-from .ledger_store import OverrideLedger
+from .engine.shed import ShedController
 from .openadr.errors import VtnFingerprintMismatch
 from .openadr.ven import VenConnection
-from .runtime import LoadshedRuntime
+from .override_ledger import OverrideLedger
+from .vtn_inbox import VtnInbox
+
+if TYPE_CHECKING:
+    from .data import LoadshedConfigEntry
 
 CHECK_INTERVAL: Final = timedelta(seconds=15)
 # The issue lists this many points by name; the rest are counted.
 LISTED_POINTS: Final = 20
 
-REASONS: Final[dict[FailureKind, str]] = {
-    FailureKind.OFFLINE: "controller offline (no answer)",
-    FailureKind.ACCESS_DENIED: "write access denied by the controller",
-    FailureKind.UNKNOWN_OBJECT: "no such object on the controller",
-    FailureKind.NOT_VERIFIED: "the priority slot does not hold what was written",
-    FailureKind.ERROR: "BACnet error",
-}
+
+def stuck_points_issue_id(entry_id: str, kind: FailureKind) -> str:
+    """Issue id: override points whose last write or release failed for ``kind``.
+
+    One issue per failure kind, so that each says in its own translated words what went wrong
+    and what to check; the points are listed as data.
+    """
+    return f"stuck_points_{kind}_{entry_id}"
 
 
-def stuck_points_issue_id(entry_id: str) -> str:
-    """Issue id: override points whose last write or release did not verify."""
-    return f"stuck_points_{entry_id}"
+def stuck_points_translation_key(kind: FailureKind) -> str:
+    """The translation of the stuck-points issue of ``kind``."""
+    return f"stuck_points_{kind}"
 
 
 def vtn_unreachable_issue_id(entry_id: str) -> str:
@@ -55,20 +59,25 @@ def vtn_fingerprint_issue_id(entry_id: str) -> str:
 
 
 def describe_stuck(states: Sequence[PointState]) -> str:
-    """One Markdown bullet per point with the reason, for the issue's description."""
+    """One Markdown bullet per point: its name and key, then the value it may still hold.
+
+    Data only: what the lines mean is in each issue's translated text. Beyond
+    :data:`LISTED_POINTS`, the last line is ``- …`` and the issue's count tells how many.
+    """
     lines = [f"- {_point_line(state)}" for state in states[:LISTED_POINTS]]
     if len(states) > LISTED_POINTS:
-        lines.append(f"- … and {len(states) - LISTED_POINTS} more (see the diagnostics)")
+        lines.append("- …")
     return "\n".join(lines)
 
 
+def failure_kind(state: PointState) -> FailureKind:
+    """Why a point is stuck; a record that failed without a kind did not verify."""
+    return state.failure or FailureKind.NOT_VERIFIED
+
+
 def _point_line(state: PointState) -> str:
-    reason = REASONS.get(state.failure, "not verified") if state.failure else "not verified"
-    if state.owner_priority is not None:
-        reason += f"; owned by priority {state.owner_priority}"
-    if state.written_value is not None:
-        reason += f"; may hold {state.written_value}"
-    return f"{state.point.name or state.point.key} ({state.point.key}): {reason}"
+    line = f"{state.point.label} ({state.point.key})"
+    return line if state.written_value is None else f"{line}: {state.written_value}"
 
 
 class RepairIssues:
@@ -77,18 +86,22 @@ class RepairIssues:
     def __init__(
         self,
         hass: HomeAssistant,
-        entry: ConfigEntry[Any],
+        entry: LoadshedConfigEntry,
         *,
-        runtime: LoadshedRuntime,
+        controller: ShedController,
+        vtn: VtnInbox,
+        coordinator: LoadshedCoordinator,
         ven: VenConnection,
         ledger: OverrideLedger,
         outage_after: timedelta,
         vtn_url: str,
     ) -> None:
-        """Watch ``runtime`` (points, connection), ``ven`` (errors) and ``ledger`` (records)."""
+        """Watch the points, the VTN connection, the VEN's errors and the ledger's records."""
         self._hass = hass
         self._entry = entry
-        self._runtime = runtime
+        self._controller = controller
+        self._vtn = vtn
+        self._coordinator = coordinator
         self._ven = ven
         self._ledger = ledger
         self._outage_after = outage_after
@@ -104,7 +117,7 @@ class RepairIssues:
 
     def stuck_points(self) -> list[PointState]:
         """Configured points whose last operation failed, then unsettled records of old points."""
-        failed = [s for s in self._runtime.point_states() if s.status is PointStatus.FAILED]
+        failed = [s for s in self._controller.states() if s.status is PointStatus.FAILED]
         return [*failed, *self._ledger.pending]
 
     @callback
@@ -112,8 +125,8 @@ class RepairIssues:
         """Start watching; the VTN counts as unreachable from now until it first answers."""
         self._down_since = dt_util.utcnow()
         self._unsubs = [
-            async_dispatcher_connect(self._hass, self._runtime.signal, self.async_check),
-            self._runtime.controller.add_listener(lambda _states: self.async_check()),
+            self._coordinator.async_add_listener(self._state_pushed),
+            self._controller.add_listener(lambda _states: self.async_check()),
             async_track_time_interval(self._hass, self._tick, CHECK_INTERVAL),
         ]
         self.async_check()
@@ -131,6 +144,11 @@ class RepairIssues:
         self._check_points()
 
     @callback
+    def _state_pushed(self) -> None:
+        if self._coordinator.data.topics & Topic.STATE:
+            self.async_check()
+
+    @callback
     def _tick(self, _now: datetime) -> None:
         self.async_check()
 
@@ -144,32 +162,35 @@ class RepairIssues:
 
     @callback
     def _check_points(self) -> None:
-        issue_id = stuck_points_issue_id(self._entry_id)
-        stuck = self.stuck_points()
-        if not stuck:
-            ir.async_delete_issue(self._hass, DOMAIN, issue_id)
-            return
-        ir.async_create_issue(
-            self._hass,
-            DOMAIN,
-            issue_id,
-            is_fixable=False,
-            is_persistent=False,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key="stuck_points",
-            translation_placeholders={
-                "entry": self._entry.title,
-                "count": str(len(stuck)),
-                "points": describe_stuck(stuck),
-            },
-        )
+        stuck: dict[FailureKind, list[PointState]] = {kind: [] for kind in FailureKind}
+        for state in self.stuck_points():
+            stuck[failure_kind(state)].append(state)
+        for kind, states in stuck.items():
+            issue_id = stuck_points_issue_id(self._entry_id, kind)
+            if not states:
+                ir.async_delete_issue(self._hass, DOMAIN, issue_id)
+                continue
+            ir.async_create_issue(
+                self._hass,
+                DOMAIN,
+                issue_id,
+                is_fixable=False,
+                is_persistent=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key=stuck_points_translation_key(kind),
+                translation_placeholders={
+                    "entry": self._entry.title,
+                    "count": str(len(states)),
+                    "points": describe_stuck(states),
+                },
+            )
 
     # ---- the VTN ------------------------------------------------------------------------
 
     @callback
     def _check_vtn(self) -> None:
         fingerprint_id = vtn_fingerprint_issue_id(self._entry_id)
-        if self._runtime.connected:
+        if self._vtn.connected:
             self._down_since = None
             self._outage = False
             self._cancel_outage_timer()
@@ -242,7 +263,7 @@ def async_entry_removed(
     restarts) until the operator has released them at the controllers and dismisses it.
     """
     for issue_id in (
-        stuck_points_issue_id(entry_id),
+        *(stuck_points_issue_id(entry_id, kind) for kind in FailureKind),
         vtn_unreachable_issue_id(entry_id),
         vtn_fingerprint_issue_id(entry_id),
     ):

@@ -16,49 +16,49 @@ from homeassistant.components.sensor import (
 )
 from homeassistant.const import UnitOfEnergy, UnitOfPower
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
-from homeassistant.helpers.update_coordinator import CoordinatorEntity
 from homeassistant.util import dt as dt_util
 
-from .coordinator import LoadshedConfigEntry, MeterCoordinator
+from .coordinator import Topic
+from .data import LoadshedConfigEntry, LoadshedData
+from .engine.event_history import EventStatus
 from .engine.verification import ShedVerification
-from .entity import LoadshedPushEntity, meter_device_info, ven_device_info
-from .runtime import LoadshedRuntime
-from .verification_glue import async_feed_meter_readings, verification_signal
+from .entity import LoadshedEntity, meter_device_info, ven_device_info
+from .unique_ids import METER_POWER as METER_POWER_KEY
 
-# Push entities and a coordinator entity: nothing to throttle.
+# Pushed by the coordinator: nothing to throttle.
 PARALLEL_UPDATES = 0
 
-EVENT_STATUSES = ["none", "scheduled", "active", "completed", "cancelled", "opted_out"]
+NO_EVENT: Final = "none"
+EVENT_STATUSES: Final = [NO_EVENT, *(str(status) for status in EventStatus)]
 
 type SensorValue = int | str | datetime | None
 
 
 @dataclass(frozen=True, kw_only=True)
 class LoadshedSensorDescription(SensorEntityDescription):
-    """A sensor whose value is read from the runtime."""
+    """A sensor whose value is read from the entry's runtime data."""
 
-    value_fn: Callable[[LoadshedRuntime], SensorValue]
-
-
-def _event_status(runtime: LoadshedRuntime) -> str:
-    view = runtime.current_event()
-    return "none" if view is None else view.status
+    value_fn: Callable[[LoadshedData], SensorValue]
 
 
-def _event_start(runtime: LoadshedRuntime) -> datetime | None:
-    view = runtime.current_event()
+def _event_status(data: LoadshedData) -> str:
+    view = data.current_event()
+    return NO_EVENT if view is None else str(view.status)
+
+
+def _event_start(data: LoadshedData) -> datetime | None:
+    view = data.current_event()
     return None if view is None else view.start
 
 
-def _event_end(runtime: LoadshedRuntime) -> datetime | None:
-    view = runtime.current_event()
+def _event_end(data: LoadshedData) -> datetime | None:
+    view = data.current_event()
     return None if view is None else view.end
 
 
-def _event_id(runtime: LoadshedRuntime) -> str | None:
-    view = runtime.current_event()
+def _event_id(data: LoadshedData) -> str | None:
+    view = data.current_event()
     return None if view is None else view.event_id
 
 
@@ -67,7 +67,7 @@ SENSORS: tuple[LoadshedSensorDescription, ...] = (
         key="adr_level",
         translation_key="adr_level",
         state_class=SensorStateClass.MEASUREMENT,
-        value_fn=lambda runtime: runtime.level,
+        value_fn=lambda data: data.level,
     ),
     LoadshedSensorDescription(
         key="event_status",
@@ -126,7 +126,7 @@ VERIFICATION_SENSORS: tuple[VerificationSensorDescription, ...] = (
 )
 
 METER_POWER = SensorEntityDescription(
-    key="meter_power",
+    key=METER_POWER_KEY,
     translation_key="meter_power",
     device_class=SensorDeviceClass.POWER,
     state_class=SensorStateClass.MEASUREMENT,
@@ -145,42 +145,39 @@ async def async_setup_entry(
     entities: list[SensorEntity] = [
         LoadshedSensor(entry, description.key, ven, description) for description in SENSORS
     ]
-    entities.append(MeterPowerSensor(entry))
+    entities.append(MeterPowerSensor(entry, METER_POWER.key, meter_device_info(entry), METER_POWER))
     entities.extend(
         ShedVerificationSensor(entry, description.key, ven, description)
         for description in VERIFICATION_SENSORS
     )
-    async_feed_meter_readings(hass, entry)
     async_add_entities(entities)
 
 
-class LoadshedSensor(LoadshedPushEntity, SensorEntity):
-    """A sensor pushed by the runtime."""
+class LoadshedSensor(LoadshedEntity, SensorEntity):
+    """A sensor of the VEN's state."""
 
     entity_description: LoadshedSensorDescription
 
     @property
     def native_value(self) -> SensorValue:
-        """The value read from the runtime now."""
-        return self.entity_description.value_fn(self.runtime)
+        """The value read from the runtime data now."""
+        return self.entity_description.value_fn(self.data)
 
 
-class MeterPowerSensor(CoordinatorEntity[MeterCoordinator], SensorEntity):
+class MeterPowerSensor(LoadshedEntity, SensorEntity):
     """The building's demand in kW; unavailable while the meter cannot be read."""
 
-    _attr_has_entity_name = True
-    entity_description = METER_POWER
+    topics = Topic.METER
 
-    def __init__(self, entry: LoadshedConfigEntry) -> None:
-        """Attach to the entry's meter coordinator."""
-        super().__init__(entry.runtime_data.meter)
-        self._attr_unique_id = f"{entry.entry_id}_{METER_POWER.key}"
-        self._attr_device_info = meter_device_info(entry)
+    @property
+    def available(self) -> bool:
+        """Unavailable while the last reading failed or was implausible."""
+        return super().available and self.data.meter.last_update_success
 
     @property
     def native_value(self) -> float | None:
-        """The last good reading (the entity is unavailable when the last read failed)."""
-        return self.coordinator.latest_kw
+        """The last good reading."""
+        return self.data.meter.latest_kw
 
 
 # The attributes of both verification sensors (kept across a restart).
@@ -195,7 +192,7 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-class ShedVerificationSensor(LoadshedPushEntity, RestoreSensor):
+class ShedVerificationSensor(LoadshedEntity, RestoreSensor):
     """kW saved or energy avoided by the shed in progress, else by the last one.
 
     Updated at every meter reading and every shed start or end. After a restart the last
@@ -203,19 +200,13 @@ class ShedVerificationSensor(LoadshedPushEntity, RestoreSensor):
     """
 
     entity_description: VerificationSensorDescription
+    topics = Topic.STATE | Topic.METER
     _restored_value: float | None = None
     _restored_attributes: Mapping[str, Any] | None = None
 
     async def async_added_to_hass(self) -> None:
-        """Follow the meter readings too, and restore the last finished shed."""
+        """Restore the last finished shed."""
         await super().async_added_to_hass()
-        self.async_on_remove(
-            async_dispatcher_connect(
-                self.hass,
-                verification_signal(self.runtime.entry.entry_id),
-                self._handle_runtime_update,
-            )
-        )
         state = await self.async_get_last_state()
         data = await self.async_get_last_sensor_data()
         # Only a finished shed is worth showing again: one in progress is over after a restart.
@@ -229,7 +220,7 @@ class ShedVerificationSensor(LoadshedPushEntity, RestoreSensor):
     @property
     def native_value(self) -> float | None:
         """The value for the current (or last) shed; unknown before the first one."""
-        result = self.runtime.verification.current()
+        result = self.data.verification.current()
         if result is None:
             return self._restored_value
         return _rounded(self.entity_description.value_fn(result))
@@ -239,7 +230,7 @@ class ShedVerificationSensor(LoadshedPushEntity, RestoreSensor):
         """For the per-shed energy total: the shed's start."""
         if self.entity_description.state_class is not SensorStateClass.TOTAL:
             return None
-        result = self.runtime.verification.current()
+        result = self.data.verification.current()
         if result is not None:
             return result.started
         started = (self._restored_attributes or {}).get("shed_started")
@@ -248,7 +239,7 @@ class ShedVerificationSensor(LoadshedPushEntity, RestoreSensor):
     @property
     def extra_state_attributes(self) -> Mapping[str, Any] | None:
         """The baseline and the shed measured."""
-        result = self.runtime.verification.current()
+        result = self.data.verification.current()
         if result is None:
             return self._restored_attributes
         return {

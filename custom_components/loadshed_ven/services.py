@@ -1,7 +1,7 @@
-"""Actions: shed now, release everything, opt out of an event, build the operator dashboard.
+"""Registers the actions: shed now, release everything, opt out of an event, the dashboard.
 
-The buttons run the same operator actions as these services, so both report failures the
-same way.
+The actions themselves are the entry's :class:`OperatorActions` (the buttons and switches run
+the same ones); this module checks what a call gives and finds the entry it targets.
 """
 
 from __future__ import annotations
@@ -12,13 +12,12 @@ from typing import Any, Final
 import voluptuous as vol
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import (
-    Context,
     HomeAssistant,
     ServiceCall,
     ServiceResponse,
     SupportsResponse,
 )
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
@@ -26,11 +25,11 @@ from homeassistant.helpers import selector
 from homeassistant.util.json import JsonValueType
 
 from .const import DOMAIN
-from .coordinator import LoadshedConfigEntry
 from .dashboard import build_dashboard
+from .data import LoadshedConfigEntry
 from .engine.shed import ApplyReport
-from .openadr.errors import VtnError
-from .runtime import LoadshedRuntime
+from .errors import raise_for_failures
+from .operator_actions import OperatorActions
 
 ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
 ATTR_LEVEL: Final = "level"
@@ -42,10 +41,6 @@ SERVICE_RELEASE_ALL: Final = "release_all"
 SERVICE_OPT_OUT: Final = "opt_out"
 SERVICE_DASHBOARD: Final = "dashboard"
 
-# Events that can still be opted out of.
-OPEN_STATUSES: Final = frozenset({"scheduled", "active"})
-# How many point keys an error message lists before it stops.
-MAX_LISTED: Final = 5
 # A manual shed is an operator's stop-gap, not a schedule: a week covers a long weekend or a
 # holiday closure, and anything longer belongs in the VTN's program. It also keeps the end
 # time far inside what a datetime can hold (9,000 years would overflow).
@@ -82,8 +77,8 @@ def get_entry(call: ServiceCall) -> LoadshedConfigEntry:
     return entry
 
 
-def get_runtime(call: ServiceCall) -> LoadshedRuntime:
-    """The runtime of the entry a call targets; refuses unknown or unloaded entries."""
+def get_actions(call: ServiceCall) -> OperatorActions:
+    """The operator actions of the entry a call targets; refuses unknown or unloaded entries."""
     entry = get_entry(call)
     if entry.state is not ConfigEntryState.LOADED:
         raise ServiceValidationError(
@@ -91,7 +86,7 @@ def get_runtime(call: ServiceCall) -> LoadshedRuntime:
             translation_key="unloaded_config_entry",
             translation_placeholders={"config_entry": entry.title},
         )
-    return entry.runtime_data.runtime
+    return entry.runtime_data.actions
 
 
 def parse_level(raw: object) -> int:
@@ -153,87 +148,29 @@ def report_response(report: ApplyReport) -> ServiceResponse:
     }
 
 
-def raise_for_failures(report: ApplyReport, translation_key: str) -> None:
-    """Raise a translated error naming the points that did not verify, if any."""
-    if not report.failed:
-        return
-    listed = ", ".join(report.failed[:MAX_LISTED])
-    if len(report.failed) > MAX_LISTED:
-        listed += ", …"
-    raise HomeAssistantError(
-        translation_domain=DOMAIN,
-        translation_key=translation_key,
-        translation_placeholders={"count": str(len(report.failed)), "points": listed},
-    )
-
-
-async def async_shed(
-    runtime: LoadshedRuntime,
-    level: int | None,
-    duration: timedelta | None,
-    context: Context | None,
-) -> ApplyReport:
-    """Shed at ``level`` (default: the policy's shed level); refuse a level that does not shed."""
-    policy = runtime.controller.policy
-    level = policy.shed_level if level is None else level
-    if not policy.sheds(level):
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="level_does_not_shed",
-            translation_placeholders={"level": str(level), "shed_level": str(policy.shed_level)},
-        )
-    return await runtime.async_shed(level, duration, context)
-
-
-async def async_opt_out(
-    runtime: LoadshedRuntime, event_id: str | None, context: Context | None
-) -> str:
-    """Opt out of ``event_id`` (default: the event in force or next); returns the event id."""
-    if event_id is None:
-        view = runtime.current_event()
-        if view is None or view.status not in OPEN_STATUSES:
-            raise HomeAssistantError(translation_domain=DOMAIN, translation_key="no_event")
-        event_id = view.event_id
-    try:
-        return await runtime.async_opt_out(event_id, context)
-    except KeyError as err:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="unknown_event",
-            translation_placeholders={"event_id": event_id},
-        ) from err
-    except VtnError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="opt_out_failed",
-            translation_placeholders={"event_id": event_id, "error": str(err)},
-        ) from err
-
-
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the integration's actions."""
 
     async def shed(call: ServiceCall) -> ServiceResponse:
-        runtime = get_runtime(call)
+        actions = get_actions(call)
         raw_level, raw_duration = call.data.get(ATTR_LEVEL), call.data.get(ATTR_DURATION)
         level = None if raw_level is None else parse_level(raw_level)
         duration = None if raw_duration is None else parse_duration(raw_duration)
-        report = await async_shed(runtime, level, duration, call.context)
+        report = await actions.shed(level, duration, call.context)
         if call.return_response:
             return report_response(report)
         raise_for_failures(report, "shed_failed")
         return None
 
     async def release_all(call: ServiceCall) -> ServiceResponse:
-        runtime = get_runtime(call)
-        report = await runtime.async_release_all(call.context)
+        report = await get_actions(call).release_all(call.context)
         if call.return_response:
             return report_response(report)
         raise_for_failures(report, "release_all_failed")
         return None
 
     async def opt_out(call: ServiceCall) -> None:
-        await async_opt_out(get_runtime(call), call.data.get(ATTR_EVENT_ID), call.context)
+        await get_actions(call).opt_out(call.data.get(ATTR_EVENT_ID), call.context)
 
     hass.services.async_register(
         DOMAIN,

@@ -1,7 +1,8 @@
 """A config entry's data as typed settings for the engine and the adapters.
 
 ``entry.data`` is plain JSON (what the config flow stored); this module is the one place that
-knows its keys and turns them into the objects each layer takes.
+knows its keys. :meth:`EntrySettings.parse` turns a whole entry into one frozen object, once per
+set-up; the config flow uses the per-step parsers below on the data of one step.
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from __future__ import annotations
 import ipaddress
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Self
 
+from .bacnet import LocalInterface
 from .const import (
     CONF_ACT_ON_TEST_EVENTS,
     CONF_BASELINE_MINUTES,
@@ -20,7 +23,9 @@ from .const import (
     CONF_HOST,
     CONF_INTERFACE,
     CONF_MAX_KW,
+    CONF_METER_ENTITY,
     CONF_METER_INTERVAL,
+    CONF_METER_SOURCE,
     CONF_MODBUS_PORT,
     CONF_NORMAL_LEVEL,
     CONF_PASSPHRASE,
@@ -42,6 +47,7 @@ from .const import (
     DEFAULT_METER_INTERVAL,
     DEFAULT_VTN_OUTAGE_MINUTES,
     LOGGER,
+    METER_SOURCE_ENTITY,
 )
 from .engine.points import OverridePoint, PointError, check_configured, point_from_dict
 from .engine.shed import ShedPolicy
@@ -52,6 +58,89 @@ from .tls import TlsFiles
 
 class SettingsError(ValueError):
     """A setting cannot be used; the message names it for a person."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class MeterSettings:
+    """Where the building's main meter is read: a Modbus register or another HA entity."""
+
+    modbus: MeterConfig | None  # None: read from ``entity_id``
+    entity_id: str | None
+    interval: timedelta  # how often the Modbus meter is polled
+    max_kw: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class EntrySettings:
+    """Everything one config entry configures, parsed and checked once at set-up."""
+
+    interface: LocalInterface
+    points: tuple[OverridePoint, ...]
+    policy: ShedPolicy
+    act_on_test_events: bool
+    vtn: VtnSettings
+    baseline_window: timedelta
+    vtn_outage_alert: timedelta
+    meter: MeterSettings
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> Self:
+        """Parse an entry's data. Pure, but slow for thousands of points: run it off the loop."""
+        address, port, instance, routes = bacnet_interface(data)
+        entity_id = data.get(CONF_METER_ENTITY)
+        from_entity = data.get(CONF_METER_SOURCE) == METER_SOURCE_ENTITY
+        return cls(
+            interface=LocalInterface(
+                address=address, port=port, device_instance=instance, routes=routes
+            ),
+            points=tuple(points(data)),
+            policy=policy(data),
+            act_on_test_events=act_on_test_events(data),
+            vtn=VtnSettings.parse(data),
+            baseline_window=baseline_window(data),
+            vtn_outage_alert=vtn_outage_alert(data),
+            meter=MeterSettings(
+                modbus=None if from_entity else meter_config(data),
+                entity_id=str(entity_id) if from_entity and entity_id else None,
+                interval=meter_interval(data),
+                max_kw=meter_max_kw(data),
+            ),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class VtnSettings:
+    """Which VTN this VEN registers with, and as whom (the PEM texts live in TLS files)."""
+
+    url: str
+    ven_name: str
+    ven_id: str | None
+    key_passphrase: str | None
+    vtn_fingerprint: str | None
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> Self:
+        """Parse the VTN step's fields."""
+        return cls(
+            url=vtn_url(data),
+            ven_name=str(data[CONF_VEN_NAME]).strip(),
+            ven_id=str(data.get(CONF_VEN_ID) or "").strip() or None,
+            key_passphrase=str(data.get(CONF_PASSPHRASE) or "") or None,
+            vtn_fingerprint=str(data.get(CONF_VTN_FINGERPRINT) or "").strip() or None,
+        )
+
+    def ven(self, files: TlsFiles) -> VenSettings:
+        """How the VEN reaches the VTN, with the TLS material at ``files``."""
+        return VenSettings(
+            vtn_url=self.url,
+            ven_name=self.ven_name,
+            ven_id=self.ven_id,
+            cert_file=files.cert_file,
+            key_file=files.key_file,
+            key_passphrase=self.key_passphrase,
+            ca_file=files.ca_file,
+            vtn_fingerprint=self.vtn_fingerprint,
+        )
 
 
 def parse_routes(text: str | None) -> dict[int, str]:
@@ -189,14 +278,5 @@ def bacnet_interface(data: Mapping[str, Any]) -> tuple[str, int, int, dict[int, 
 
 
 def ven_settings(data: Mapping[str, Any], files: TlsFiles) -> VenSettings:
-    """How the VEN reaches the VTN, with the TLS material at ``files``."""
-    return VenSettings(
-        vtn_url=vtn_url(data),
-        ven_name=str(data[CONF_VEN_NAME]).strip(),
-        ven_id=str(data.get(CONF_VEN_ID) or "").strip() or None,
-        cert_file=files.cert_file,
-        key_file=files.key_file,
-        key_passphrase=str(data.get(CONF_PASSPHRASE) or "") or None,
-        ca_file=files.ca_file,
-        vtn_fingerprint=str(data.get(CONF_VTN_FINGERPRINT) or "").strip() or None,
-    )
+    """How the VEN reaches the VTN, with the TLS material at ``files`` (the config flow's check)."""
+    return VtnSettings.parse(data).ven(files)

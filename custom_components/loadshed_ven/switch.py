@@ -13,18 +13,17 @@ from typing import Any, Final
 from homeassistant.components.switch import SwitchEntity
 from homeassistant.components.switch.const import DOMAIN as SWITCH_DOMAIN
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import DOMAIN
-from .coordinator import LoadshedConfigEntry
+from .data import LoadshedConfigEntry
+from .engine.event_history import EventStatus
 from .engine.overrides import PointState, PointStatus
 from .engine.points import OverridePoint
-from .entity import LoadshedPushEntity, controller_device_info, ven_device_info
-from .openadr.ven import VtnError
-from .services import OPEN_STATUSES, async_opt_out
+from .entity import LoadshedEntity, controller_device_info, ven_device_info
+from .unique_ids import PARTICIPATION, controller_device_id, controller_device_prefix, unique_id
 
 # Each action is a BACnet write and read-back; the controller serialises them anyway.
 PARALLEL_UPDATES = 1
@@ -32,7 +31,6 @@ PARALLEL_UPDATES = 1
 ATTR_ADDRESS = "address"
 ATTR_OBJECT = "object"
 ATTR_PRIORITY = "priority"
-PARTICIPATION = "participation"
 # Switches added at once. Adding thousands in one call kept the event loop busy for about a
 # second (entity registry, device registry, first state write per entity).
 ADD_BATCH: Final = 100
@@ -44,7 +42,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add a switch for every configured override point; forget points no longer configured."""
-    points = [state.point for state in entry.runtime_data.runtime.point_states()]
+    points = [state.point for state in entry.runtime_data.point_states()]
     _remove_stale(hass, entry, points)
     async_add_entities([ParticipationSwitch(entry)])
     for start in range(0, len(points), ADD_BATCH):
@@ -61,31 +59,22 @@ def _remove_stale(
 ) -> None:
     """Drop the switches and controller devices of points removed by a reconfiguration."""
     entity_registry = er.async_get(hass)
-    unique_ids = {f"{entry.entry_id}_{key}" for key in (PARTICIPATION, *(p.key for p in points))}
+    unique_ids = {
+        unique_id(entry.entry_id, key) for key in (PARTICIPATION, *(p.key for p in points))
+    }
     for entity in er.async_entries_for_config_entry(entity_registry, entry.entry_id):
         if entity.domain == SWITCH_DOMAIN and entity.unique_id not in unique_ids:
             entity_registry.async_remove(entity.entity_id)
     device_registry = dr.async_get(hass)
-    prefix = f"{entry.entry_id}_bacnet_"
-    wanted = {f"{prefix}{point.address}" for point in points}
+    prefix = controller_device_prefix(entry.entry_id)
+    wanted = {controller_device_id(entry.entry_id, point.address) for point in points}
     for device in dr.async_entries_for_config_entry(device_registry, entry.entry_id):
         ours = {ident for domain, ident in device.identifiers if domain == DOMAIN}
         if any(ident.startswith(prefix) for ident in ours) and not ours & wanted:
             device_registry.async_remove_device(device.id)
 
 
-def point_label(point: OverridePoint) -> str:
-    """How a point is named to people: its configured name, else object type and instance."""
-    return point.name or f"{point.object_type} {point.instance}"
-
-
-def failure_reason(state: PointState) -> str:
-    """A short reason for a failed operation, for error messages."""
-    reason = str(state.failure) if state.failure is not None else str(state.status)
-    return f"{reason} ({state.detail})" if state.detail else reason
-
-
-class OverrideSwitch(LoadshedPushEntity, SwitchEntity):
+class OverrideSwitch(LoadshedEntity, SwitchEntity):
     """An override point on a BACnet controller."""
 
     _attr_translation_key = "override"
@@ -96,11 +85,11 @@ class OverrideSwitch(LoadshedPushEntity, SwitchEntity):
         """Bind the switch to ``point``, on its controller's device."""
         super().__init__(entry, point.key, controller_device_info(entry, point.address))
         self._key = point.key
-        self._attr_name = point_label(point)
+        self._attr_name = point.label
 
     @property
     def _state(self) -> PointState:
-        return self.runtime.controller.state(self._key)
+        return self.data.controller.state(self._key)
 
     @property
     def is_on(self) -> bool | None:
@@ -130,32 +119,14 @@ class OverrideSwitch(LoadshedPushEntity, SwitchEntity):
 
     async def async_turn_off(self, **kwargs: Any) -> None:
         """Release the point for the rest of the current event."""
-        state = await self.runtime.async_release_point(self._key, self._context)
-        if state.holds_override:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="release_failed",
-                translation_placeholders={
-                    "point": point_label(state.point),
-                    "reason": failure_reason(state),
-                },
-            )
+        await self.data.actions.release_point(self._key, self._context)
 
     async def async_turn_on(self, **kwargs: Any) -> None:
         """Write the point's value for the current level (level 1's outside a shed)."""
-        state = await self.runtime.async_hold_point(self._key, self._context)
-        if state.status is PointStatus.FAILED:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="write_failed",
-                translation_placeholders={
-                    "point": point_label(state.point),
-                    "reason": failure_reason(state),
-                },
-            )
+        await self.data.actions.hold_point(self._key, self._context)
 
 
-class ParticipationSwitch(LoadshedPushEntity, SwitchEntity):
+class ParticipationSwitch(LoadshedEntity, SwitchEntity):
     """Take part in the current event: off opts out (releases and tells the VTN), on opts back in.
 
     Available only while there is an event to take part in (scheduled, active or opted out).
@@ -170,32 +141,24 @@ class ParticipationSwitch(LoadshedPushEntity, SwitchEntity):
     @property
     def available(self) -> bool:
         """Only while an event can be opted in or out of."""
-        view = self.runtime.current_event()
+        view = self.data.current_event()
         return (
-            super().available and view is not None and view.status in (*OPEN_STATUSES, "opted_out")
+            super().available
+            and view is not None
+            and (view.status.open or view.status is EventStatus.OPTED_OUT)
         )
 
     @property
     def is_on(self) -> bool | None:
         """On unless this VEN opted out of the current event."""
-        view = self.runtime.current_event()
-        return None if view is None else view.status != "opted_out"
+        view = self.data.current_event()
+        return None if view is None else view.status is not EventStatus.OPTED_OUT
 
     async def async_turn_off(self, **kwargs: Any) -> None:
         """Opt out of the current event."""
-        view = self.runtime.current_event()
-        await async_opt_out(self.runtime, view.event_id if view else None, self._context)
+        view = self.data.current_event()
+        await self.data.actions.opt_out(view.event_id if view else None, self._context)
 
     async def async_turn_on(self, **kwargs: Any) -> None:
         """Opt back in to the current event."""
-        view = self.runtime.current_event()
-        if view is None:
-            raise HomeAssistantError(translation_domain=DOMAIN, translation_key="no_event")
-        try:
-            await self.runtime.async_opt_in(view.event_id, self._context)
-        except VtnError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="opt_in_failed",
-                translation_placeholders={"event_id": view.event_id, "error": str(err)},
-            ) from err
+        await self.data.actions.opt_in(None, self._context)

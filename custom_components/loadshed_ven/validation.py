@@ -20,16 +20,15 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 
 from . import settings, tls
-from .bacnet.stack import (
+from .bacnet import (
+    BacnetOverrideWriter,
     BacnetStackError,
     InterfaceConflictError,
     LocalInterface,
     PortInUseError,
 )
-from .bacnet.stack import (
-    check_port_free as _check_port_free,
-)
-from .bacnet.writer import BacnetOverrideWriter
+from .bacnet import check_port_free as _check_port_free
+from .building_meter import KW_PER_UNIT
 from .const import (
     CONF_ADDRESSES,
     CONF_BULK,
@@ -52,7 +51,7 @@ from .const import (
     CONF_VTN_FINGERPRINT,
     CONF_VTN_URL,
 )
-from .coordinator import KW_PER_UNIT
+from .data import stack_registry
 from .engine.point_text import expand_seed, parse_bulk
 from .engine.points import OverridePoint, PointError
 from .modbus.meter import ImplausibleReadingError, MeterError, ModbusMeter, check_plausible
@@ -65,7 +64,6 @@ from .openadr.ven import (
     ven_fingerprint,
 )
 from .openadr.ven import validate as openadr_validate
-from .stacks import stack_registry
 
 BASE = "base"
 _FINGERPRINT = re.compile(r"([0-9A-F]{2}:){9}[0-9A-F]{2}")

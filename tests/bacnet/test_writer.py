@@ -17,8 +17,8 @@ from custom_components.loadshed_ven.bacnet import (
     StackHandle,
     StackRegistry,
 )
+from custom_components.loadshed_ven.bacnet.readback import _quick_slots
 from custom_components.loadshed_ven.bacnet.values import decode_priority_array
-from custom_components.loadshed_ven.bacnet.writer import _quick_slots
 from custom_components.loadshed_ven.engine.overrides import FailureKind, Outcome, OverrideWriter
 from sim.bacnet import SimBacnetNetwork
 from sim.bacnet_objects import SimAnalogValue

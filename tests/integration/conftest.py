@@ -18,7 +18,7 @@ from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.loadshed_ven.const import DOMAIN
-from custom_components.loadshed_ven.coordinator import LoadshedData
+from custom_components.loadshed_ven.data import LoadshedData
 from sim.building import BuildingConfig, SimBuilding
 from sim.pki import SimTls
 from sim.vtn import SimVtn
@@ -142,7 +142,7 @@ async def init_integration(
     await hass.async_block_till_done()
     assert mock_config_entry.state is ConfigEntryState.LOADED
     data: LoadshedData = mock_config_entry.runtime_data
-    await wait_for(lambda: data.runtime.connected, what="VEN registered")
+    await wait_for(lambda: data.connected, what="VEN registered")
     yield mock_config_entry
     # Unload while the building still runs (HA's own teardown comes after the building's).
     if mock_config_entry.state is ConfigEntryState.LOADED:
@@ -158,10 +158,9 @@ def slot(building: SimBuilding, address: str, obj: str, priority: int) -> Any:
 
 import functools  # noqa: E402
 
-import custom_components.loadshed_ven as integration  # noqa: E402
-from custom_components.loadshed_ven import ledger_store  # noqa: E402
-from custom_components.loadshed_ven.bacnet.stack import LocalInterface  # noqa: E402
-from custom_components.loadshed_ven.ledger_store import storage_key  # noqa: E402
+from custom_components.loadshed_ven import override_ledger, settings  # noqa: E402
+from custom_components.loadshed_ven.bacnet import LocalInterface  # noqa: E402
+from custom_components.loadshed_ven.override_ledger import storage_key  # noqa: E402
 
 
 def setpoints(building: SimBuilding) -> list[object]:
@@ -189,10 +188,10 @@ def ledger_records(hass_storage: dict[str, Any], entry: MockConfigEntry) -> list
 def quick_recovery(monkeypatch: pytest.MonkeyPatch) -> None:
     """Seconds instead of minutes: override retries after 0.5 s doubling to 2 s (not 10 s to
     5 min), and a silent controller is given up after 1 s (one try) instead of 6 s (two)."""
-    monkeypatch.setattr(ledger_store, "RETRY_INITIAL_SECONDS", 0.5)
-    monkeypatch.setattr(ledger_store, "RETRY_CAP_SECONDS", 2.0)
+    monkeypatch.setattr(override_ledger, "RETRY_INITIAL_SECONDS", 0.5)
+    monkeypatch.setattr(override_ledger, "RETRY_CAP_SECONDS", 2.0)
     monkeypatch.setattr(
-        integration,
+        settings,
         "LocalInterface",
         functools.partial(LocalInterface, apdu_timeout_ms=1000, apdu_retries=0),
     )
@@ -215,7 +214,7 @@ async def start_entry(hass: HomeAssistant, entry: MockConfigEntry) -> LoadshedDa
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
     data: LoadshedData = entry.runtime_data
-    await wait_for(lambda: data.runtime.connected, what="VEN registered")
+    await wait_for(lambda: data.connected, what="VEN registered")
     return data
 
 
@@ -230,12 +229,12 @@ async def crash_entry(
     """
 
     async def die(data: LoadshedData, _why: str) -> None:
-        await data.runtime.async_stop()
+        await data.driver.async_stop()
         await data.ven.stop()
         await data.ledger.async_stop()
 
     with monkeypatch.context() as patch:
-        patch.setattr(integration, "_stop_and_release", die)
+        patch.setattr(LoadshedData, "stop_and_release", die)
         assert await hass.config_entries.async_unload(entry.entry_id)
 
 

@@ -152,11 +152,11 @@ async def test_meter_from_a_home_assistant_sensor(
     result = await hass.config_entries.flow.async_configure(flow_id, {"meter_source": "entity"})
     assert result["step_id"] == "meter_entity"
     result = await hass.config_entries.flow.async_configure(
-        flow_id, {"meter_entity": "sensor.no_unit", "meter_interval": 10}
+        flow_id, {"meter_entity": "sensor.no_unit"}
     )
     assert result["errors"] == {"meter_entity": "meter_entity_unit"}
     result = await hass.config_entries.flow.async_configure(
-        flow_id, {"meter_entity": "sensor.main_power", "meter_interval": 10}
+        flow_id, {"meter_entity": "sensor.main_power"}
     )
     assert result["step_id"] == "policy"
     result = await hass.config_entries.flow.async_configure(

@@ -60,13 +60,13 @@ async def test_entity_meter_step_refuses_implausible_reading(
     hass.states.async_set("sensor.main_power", "5000", {"unit_of_measurement": "MW"})
     flow_id = await _to_meter(hass, building, "entity")
     result = await hass.config_entries.flow.async_configure(
-        flow_id, {"meter_entity": "sensor.main_power", "meter_interval": 10}
+        flow_id, {"meter_entity": "sensor.main_power"}
     )
     assert result["errors"] == {"max_kw": "meter_implausible"}
     assert result["description_placeholders"] == {"value": "5e+06", "limit": "100000"}
     hass.states.async_set("sensor.main_power", "1.2", {"unit_of_measurement": "MW"})
     result = await hass.config_entries.flow.async_configure(
-        flow_id, {"meter_entity": "sensor.main_power", "meter_interval": 10}
+        flow_id, {"meter_entity": "sensor.main_power"}
     )
     assert result["step_id"] == "policy"
     result = await hass.config_entries.flow.async_configure(flow_id, POLICY)

@@ -12,7 +12,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.loadshed_ven.coordinator import LoadshedData
+from custom_components.loadshed_ven.data import LoadshedData
 from custom_components.loadshed_ven.openadr.ven import RECENT_REPORTS
 from sim.building import SimBuilding
 

@@ -29,12 +29,12 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
-from custom_components.loadshed_ven import ledger_store
+from custom_components.loadshed_ven import override_ledger
+from custom_components.loadshed_ven.bus_events import EVENT_MODIFIED, EVENT_POINT_FAILED
 from custom_components.loadshed_ven.const import DEFAULT_VTN_OUTAGE_MINUTES, DOMAIN
-from custom_components.loadshed_ven.coordinator import LoadshedData
+from custom_components.loadshed_ven.data import LoadshedData
 from custom_components.loadshed_ven.engine.overrides import FailureKind, PointStatus
 from custom_components.loadshed_ven.openadr import ven as ven_module
-from custom_components.loadshed_ven.runtime import EVENT_MODIFIED, EVENT_POINT_FAILED
 from sim.building import SimBuilding
 
 from .conftest import (
@@ -66,6 +66,12 @@ def _issue(hass: HomeAssistant, kind: str, entry: MockConfigEntry) -> ir.IssueEn
     return ir.async_get(hass).async_get_issue(DOMAIN, f"{kind}_{entry.entry_id}")
 
 
+def _stuck(hass: HomeAssistant, entry: MockConfigEntry) -> ir.IssueEntry | None:
+    """The stuck-points issue of the entry (there is one per failure kind), if any."""
+    issues = [_issue(hass, f"stuck_points_{kind}", entry) for kind in FailureKind]
+    return next((issue for issue in issues if issue is not None), None)
+
+
 def _entity(hass: HomeAssistant, entry: MockConfigEntry, platform: str, key: str) -> str:
     found = er.async_get(hass).async_get_entity_id(platform, DOMAIN, f"{entry.entry_id}_{key}")
     assert found is not None, f"no {platform} entity for {key}"
@@ -82,7 +88,7 @@ async def _shed_verified(building: SimBuilding, data: LoadshedData) -> None:
     """Wait until every setpoint holds level 1's value and every write has been read back."""
     await wait_for(lambda: setpoints(building) == SHED, what="shed")
     await wait_for(
-        lambda: all(s.status is PointStatus.HELD for s in data.runtime.point_states()),
+        lambda: all(s.status is PointStatus.HELD for s in data.point_states()),
         what="every write verified",
     )
 
@@ -115,7 +121,7 @@ async def test_fault_01_restart_mid_event_event_ends_while_down(
     assert await hass.config_entries.async_unload(entry.entry_id)
     assert setpoints(building) == [None, 78.0, None, None]
     assert [r["key"] for r in ledger_records(hass_storage, entry)] == [point_key(IP_DEVICES[1])]
-    assert _issue(hass, "stuck_points", entry) is not None  # in view while HA is down
+    assert _stuck(hass, entry) is not None  # in view while HA is down
     unreachable.offline = False
     end = _end_of(building, event_id)
     await wait_for(lambda: datetime.now(UTC) >= end, what="the event's end, while HA is down")
@@ -123,10 +129,10 @@ async def test_fault_01_restart_mid_event_event_ends_while_down(
     data = await start_entry(hass, entry)
     _nothing_of_ours_left(building)
     assert ledger_records(hass_storage, entry) == []
-    assert _issue(hass, "stuck_points", entry) is None
+    assert _stuck(hass, entry) is None
     await _vtn_heard(data)  # the ended event is not acted on again
     _nothing_of_ours_left(building)
-    assert not data.runtime.shedding
+    assert not data.shedding
 
 
 @pytest.mark.usefixtures("quick_recovery")
@@ -159,7 +165,7 @@ async def test_fault_02_runtime_dies_without_unload_then_starts_after_the_event(
     assert ledger_records(hass_storage, entry) == []
     await _vtn_heard(data)
     _nothing_of_ours_left(building)
-    assert not data.runtime.shedding
+    assert not data.shedding
 
 
 @pytest.mark.usefixtures("quick_recovery")
@@ -177,20 +183,18 @@ async def test_fault_03_device_offline_during_the_shed_is_written_when_back(
     key = point_key(IP_DEVICES[2])
     event_id = building.vtn.add_event(level=1, duration=timedelta(minutes=30))
     await wait_for(
-        lambda: data.runtime.controller.state(key).failure is FailureKind.OFFLINE,
+        lambda: data.controller.state(key).failure is FailureKind.OFFLINE,
         what="the write to fail",
     )
     assert setpoints(building) == [78.0, 78.0, None, 78.0]
     # The intent stays on disk: a write that may land later is never forgotten.
     assert key in [r["key"] for r in ledger_records(hass_storage, entry)]
-    await wait_for(lambda: _issue(hass, "stuck_points", entry) is not None, what="repair")
+    await wait_for(lambda: _stuck(hass, entry) is not None, what="repair")
 
     device.offline = False
     await wait_for(lambda: slot(building, IP_DEVICES[2], SETPOINT, 10) == 78.0, what="retry")
-    await wait_for(
-        lambda: data.runtime.controller.state(key).status is PointStatus.HELD, what="held"
-    )
-    await wait_for(lambda: _issue(hass, "stuck_points", entry) is None, what="repair cleared")
+    await wait_for(lambda: data.controller.state(key).status is PointStatus.HELD, what="held")
+    await wait_for(lambda: _stuck(hass, entry) is None, what="repair cleared")
 
     building.vtn.cancel_event(event_id)
     await wait_for(lambda: setpoints(building) == RELEASED, what="release at the end")
@@ -211,14 +215,14 @@ async def test_fault_04_device_offline_during_the_release_is_released_when_back(
     data = await start_entry(hass, entry)
     event_id = building.vtn.add_event(level=1, duration=timedelta(minutes=30))
     await _shed_verified(building, data)
-    assert _issue(hass, "stuck_points", entry) is None
+    assert _stuck(hass, entry) is None
 
     device = building.bacnet.device(IP_DEVICES[1])
     device.offline = True
     key = point_key(IP_DEVICES[1])
     building.vtn.cancel_event(event_id)
     await wait_for(
-        lambda: data.runtime.controller.state(key).status is PointStatus.FAILED,
+        lambda: data.controller.state(key).status is PointStatus.FAILED,
         what="the release to fail",
     )
     assert setpoints(building) == [None, 78.0, None, None]
@@ -227,13 +231,13 @@ async def test_fault_04_device_offline_during_the_release_is_released_when_back(
         what="only the unreleased point left in the ledger",
     )
     await wait_for(lambda: data.ledger.retry_delay is not None, what="a retry armed")
-    await wait_for(lambda: _issue(hass, "stuck_points", entry) is not None, what="repair")
+    await wait_for(lambda: _stuck(hass, entry) is not None, what="repair")
 
     device.offline = False
     await wait_for(lambda: setpoints(building) == RELEASED, what="released by a retry")
     await wait_for(lambda: ledger_records(hass_storage, entry) == [], what="ledger emptied")
-    assert data.runtime.controller.state(key).status is PointStatus.RELEASED
-    await wait_for(lambda: _issue(hass, "stuck_points", entry) is None, what="repair cleared")
+    assert data.controller.state(key).status is PointStatus.RELEASED
+    await wait_for(lambda: _stuck(hass, entry) is None, what="repair cleared")
     _nothing_of_ours_left(building)
 
 
@@ -247,8 +251,8 @@ async def test_fault_05_write_access_denied_is_reported_without_a_retry_storm(
     """An object answers write-access-denied -> reported, no retry storm."""
     # Short backoff, long cap: a storm would show as attempts every fraction of a second.
     cap = 3.0
-    monkeypatch.setattr(ledger_store, "RETRY_INITIAL_SECONDS", 0.2)
-    monkeypatch.setattr(ledger_store, "RETRY_CAP_SECONDS", cap)
+    monkeypatch.setattr(override_ledger, "RETRY_INITIAL_SECONDS", 0.2)
+    monkeypatch.setattr(override_ledger, "RETRY_CAP_SECONDS", cap)
     entry = added_entry
     data = await start_entry(hass, entry)
     device = building.bacnet.device(IP_DEVICES[2])
@@ -271,13 +275,14 @@ async def test_fault_05_write_access_denied_is_reported_without_a_retry_storm(
     await wait_for(lambda: bool(failed), what="the refusal reported")
     assert failed[0].data["point"] == key
     assert failed[0].data["reason"] == "access_denied"
-    state = data.runtime.controller.state(key)
+    state = data.controller.state(key)
     assert (state.status, state.failure) == (PointStatus.FAILED, FailureKind.ACCESS_DENIED)
     assert setpoints(building) == [78.0, 78.0, None, 78.0]
-    issue = _issue(hass, "stuck_points", entry)
+    issue = _stuck(hass, entry)
     assert issue is not None
+    assert issue.translation_key == "stuck_points_access_denied"
     assert issue.translation_placeholders is not None
-    assert "write access denied" in issue.translation_placeholders["points"]
+    assert f"({key})" in issue.translation_placeholders["points"]
 
     # The refused write is asked again only at the cap, not at the short backoff.
     await wait_for(lambda: len(attempts) >= 2, timeout=cap + 5, what="the capped retry")
@@ -289,12 +294,12 @@ async def test_fault_05_write_access_denied_is_reported_without_a_retry_storm(
     building.vtn.cancel_event(event_id)
     await wait_for(lambda: setpoints(building) == RELEASED, what="release at the end")
     await wait_for(
-        lambda: data.runtime.controller.state(key).status is PointStatus.RELEASED,
+        lambda: data.controller.state(key).status is PointStatus.RELEASED,
         what="the refused point settled as released",
     )
     await wait_for(lambda: ledger_records(hass_storage, entry) == [], what="ledger emptied")
     assert data.ledger.retry_delay is None
-    await wait_for(lambda: _issue(hass, "stuck_points", entry) is None, what="repair cleared")
+    await wait_for(lambda: _stuck(hass, entry) is None, what="repair cleared")
     _nothing_of_ours_left(building)
 
 
@@ -315,13 +320,13 @@ async def test_fault_06_another_writer_at_priority_8_is_reported_as_owner(
     event_id = building.vtn.add_event(level=1, duration=timedelta(minutes=30))
     await wait_for(lambda: setpoints(building) == SHED, what="shed")
     await wait_for(
-        lambda: data.runtime.controller.state(key).status is not PointStatus.PENDING,
+        lambda: data.controller.state(key).status is not PointStatus.PENDING,
         what="the pass to finish",
     )
-    state = data.runtime.controller.state(key)
+    state = data.controller.state(key)
     assert (state.status, state.owner_priority) == (PointStatus.OWNED, 8)
     assert state.failure is None
-    assert _issue(hass, "stuck_points", entry) is None  # owned is not a failure
+    assert _stuck(hass, entry) is None  # owned is not a failure
     switch = hass.states.get(_entity(hass, entry, "switch", key))
     assert switch is not None
     assert switch.attributes["owner_priority"] == 8
@@ -357,7 +362,7 @@ async def test_fault_07_vtn_down_at_start_registration_retried(
     assert time.monotonic() - started < 10
     data: LoadshedData = entry.runtime_data
     await wait_for(lambda: data.ven.attempts >= 3, what="registration retried")
-    assert not data.runtime.connected
+    assert not data.connected
     assert hass.states.get(_entity(hass, entry, "binary_sensor", "vtn_connected")).state in (
         STATE_OFF,
         STATE_UNAVAILABLE,
@@ -367,7 +372,7 @@ async def test_fault_07_vtn_down_at_start_registration_retried(
     assert _issue(hass, "vtn_unreachable", entry) is None
 
     await building.vtn.start()
-    await wait_for(lambda: data.runtime.connected, what="registered once the VTN is up")
+    await wait_for(lambda: data.connected, what="registered once the VTN is up")
     await wait_for(lambda: setpoints(building) == SHED, what="the event acted on")
     assert _issue(hass, "vtn_unreachable", entry) is None
 
@@ -390,13 +395,13 @@ async def test_fault_08_vtn_dies_mid_event_event_ends_on_time(
     await _shed_verified(building, data)
 
     await building.vtn.stop()
-    await wait_for(lambda: not data.runtime.connected, what="the VEN to notice the outage")
+    await wait_for(lambda: not data.connected, what="the VEN to notice the outage")
     assert setpoints(building) == SHED  # an outage alone ends nothing
     await wait_for(lambda: setpoints(building) == RELEASED, timeout=15, what="release at end")
     released_at = datetime.now(UTC)
     assert end <= released_at <= end + timedelta(seconds=4)
     _nothing_of_ours_left(building)
-    await wait_for(lambda: not data.runtime.shedding, what="the pass to finish")
+    await wait_for(lambda: not data.shedding, what="the pass to finish")
 
     assert _issue(hass, "vtn_unreachable", entry) is None  # not before the outage minutes
     later = dt_util.utcnow() + timedelta(minutes=DEFAULT_VTN_OUTAGE_MINUTES + 1)
@@ -404,7 +409,7 @@ async def test_fault_08_vtn_dies_mid_event_event_ends_on_time(
     await hass.async_block_till_done()
     assert _issue(hass, "vtn_unreachable", entry) is not None
     await building.vtn.start()
-    await wait_for(lambda: data.runtime.connected, what="the VTN back")
+    await wait_for(lambda: data.connected, what="the VTN back")
     await wait_for(lambda: _issue(hass, "vtn_unreachable", entry) is None, what="cleared")
     _nothing_of_ours_left(building)
 
@@ -443,8 +448,8 @@ async def test_fault_09_vtn_cancels_while_ha_is_down(
         assert ledger_records(hass_storage, entry) == []
         await _vtn_heard(data)  # the withdrawn event is never shed again
         _nothing_of_ours_left(building)
-        assert not data.runtime.shedding
-        view = data.runtime.current_event()
+        assert not data.shedding
+        view = data.current_event()
         if cancelled:
             assert view is not None
             assert (view.event_id, view.status) == (event_id, "cancelled")
@@ -493,7 +498,7 @@ async def test_fault_10_meter_silent_or_nan_skips_samples_and_crashes_nothing(
     # Nothing else noticed: the shed held, the VEN stayed connected, nothing raised.
     assert setpoints(building) == SHED
     assert entry.state is ConfigEntryState.LOADED
-    assert data.runtime.connected
+    assert data.connected
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR and r.exc_info]
 
     building.vtn.cancel_event(event_id)
@@ -567,7 +572,7 @@ async def test_fault_12_event_modified_while_a_shed_is_in_flight(
     in_flight_when_modified: list[bool] = []
 
     def pending() -> bool:
-        return any(s.status is PointStatus.PENDING for s in data.runtime.point_states())
+        return any(s.status is PointStatus.PENDING for s in data.point_states())
 
     hass.bus.async_listen(EVENT_MODIFIED, lambda _: in_flight_when_modified.append(pending()))
     for device in building.bacnet.devices:
@@ -591,14 +596,12 @@ async def test_fault_12_event_modified_while_a_shed_is_in_flight(
         building.vtn.modify_event(event_id, start=datetime.now(UTC) + timedelta(days=1))
         await wait_for(lambda: len(in_flight_when_modified) == 3, what="the move received")
         assert in_flight_when_modified[2]
-        await wait_for(
-            lambda: not pending() and not data.runtime.shedding, timeout=20, what="settled"
-        )
+        await wait_for(lambda: not pending() and not data.shedding, timeout=20, what="settled")
         _nothing_of_ours_left(building)
         for device in building.bacnet.devices:
             assert device.priority_array(SETPOINT) == [None] * 16
         await wait_for(lambda: ledger_records(hass_storage, entry) == [], what="ledger emptied")
-        view = data.runtime.current_event()
+        view = data.current_event()
         assert view is not None
         assert view.status == "scheduled"
     finally:

@@ -36,8 +36,8 @@ from hypothesis import strategies as st
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.loadshed_ven.const import DOMAIN
-from custom_components.loadshed_ven.coordinator import LoadshedData
-from sim.bacnet import SimBacnetDevice
+from custom_components.loadshed_ven.data import LoadshedData
+from sim.bacnet_device import SimBacnetDevice
 from sim.building import SimBuilding
 from tests.engine.test_fuzz_events import (
     event_payloads,
@@ -191,12 +191,12 @@ async def test_fuzzed_events_only_touch_configured_slots(
         event("the building was shed")
 
     # The VTN's next distribution lists no event (an implied cancel): the level drops to 0.
-    data.runtime.handle_event_ids(frozenset())
+    data.vtn.handle_event_ids(frozenset())
     await _settle()
     await hass.async_block_till_done()
 
     assert watch.violations == []
-    assert not data.runtime.shedding
+    assert not data.shedding
     assert _snapshot(building) == watch.baseline
     offered = {
         point.values[level - 1]

@@ -44,7 +44,7 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.loadshed_ven.const import DOMAIN
-from sim.bacnet import SimBacnetDevice
+from sim.bacnet_device import SimBacnetDevice
 from sim.building import SimBuilding
 from sim.vtn_raw import billion_laughs, distribution_xml, draft_event, with_internal_entity
 

@@ -15,11 +15,11 @@ import pytest
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.loadshed_ven import ledger_store
-from custom_components.loadshed_ven.engine import ledger
+from custom_components.loadshed_ven import override_ledger
+from custom_components.loadshed_ven.engine import ledger_records as ledger
 from custom_components.loadshed_ven.engine.overrides import PointState, PointStatus
 from custom_components.loadshed_ven.engine.points import OverridePoint, PointValue
-from custom_components.loadshed_ven.ledger_store import storage_key
+from custom_components.loadshed_ven.override_ledger import storage_key
 from sim.building import SimBuilding
 
 from .conftest import (
@@ -62,7 +62,7 @@ def _seed(
         for point, value in records
     ]
     hass_storage[storage_key(entry.entry_id)] = {
-        "version": ledger_store.STORAGE_VERSION,
+        "version": override_ledger.STORAGE_VERSION,
         "data": ledger.dump(states),
     }
 
@@ -120,7 +120,7 @@ async def test_restart_mid_event_releases_when_the_event_ended_meanwhile(
     assert setpoints(building) == [None] * 4
     assert slot(building, IP_DEVICES[0], SHED_ENABLE, 12) is None
     assert ledger_records(hass_storage, entry) == []
-    assert not data.runtime.shedding
+    assert not data.shedding
 
 
 async def test_device_offline_during_release_is_retried_until_released(
@@ -139,7 +139,7 @@ async def test_device_offline_during_release_is_retried_until_released(
     building.vtn.cancel_event(event_id)
     key = f"{IP_DEVICES[1]}/analog-value,302"
     await wait_for(
-        lambda: data.runtime.controller.state(key).status is PointStatus.FAILED,
+        lambda: data.controller.state(key).status is PointStatus.FAILED,
         what="the release to fail",
     )
     await wait_for(
@@ -154,7 +154,7 @@ async def test_device_offline_during_release_is_retried_until_released(
     offline.offline = False
     await wait_for(lambda: slot(building, IP_DEVICES[1], SETPOINT, 10) is None, what="retry")
     await wait_for(lambda: ledger_records(hass_storage, entry) == [], what="ledger emptied")
-    assert data.runtime.controller.state(key).status is PointStatus.RELEASED
+    assert data.controller.state(key).status is PointStatus.RELEASED
 
 
 async def test_foreign_value_in_our_slot_is_left_alone_and_reported(
@@ -240,11 +240,9 @@ async def test_refused_writes_are_retried_only_at_the_cap(
     device.deny_writes(SETPOINT)
     building.vtn.add_event(level=1, duration=timedelta(minutes=30))
     key = f"{IP_DEVICES[2]}/analog-value,302"
-    await wait_for(
-        lambda: data.runtime.controller.state(key).status is PointStatus.FAILED, what="refusal"
-    )
+    await wait_for(lambda: data.controller.state(key).status is PointStatus.FAILED, what="refusal")
     await wait_for(lambda: data.ledger.retry_delay is not None, what="retry armed")
-    assert data.ledger.retry_delay == ledger_store.RETRY_CAP_SECONDS
+    assert data.ledger.retry_delay == override_ledger.RETRY_CAP_SECONDS
     assert [r["key"] for r in ledger_records(hass_storage, entry) if r["status"] == "failed"] == [
         key
     ]

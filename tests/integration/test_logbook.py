@@ -24,8 +24,8 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 )
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
+from custom_components.loadshed_ven.bus_events import EVENT_SHED_ENDED
 from custom_components.loadshed_ven.const import DOMAIN
-from custom_components.loadshed_ven.runtime import EVENT_SHED_ENDED
 from sim.building import SimBuilding
 
 from .conftest import ALL_DEVICES, IP_DEVICES, SETPOINT, VEN_NAME, slot, wait_for

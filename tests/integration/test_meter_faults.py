@@ -12,7 +12,7 @@ from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.loadshed_ven.const import DOMAIN, LOGGER
-from custom_components.loadshed_ven.coordinator import LoadshedData
+from custom_components.loadshed_ven.data import LoadshedData
 from sim.building import SimBuilding
 
 from .conftest import VEN_NAME, entry_data, wait_for
@@ -114,4 +114,38 @@ async def test_entity_meter_refuses_implausible_reading(
     hass.states.async_set("sensor.main_power", "0.9", {"unit_of_measurement": "MW"})
     await wait_for(lambda: state_of(hass, meter) != STATE_UNAVAILABLE, what="meter back")
     assert float(state_of(hass, meter)) == pytest.approx(900.0)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_entity_meter_follows_its_source_without_polling(
+    hass: HomeAssistant, building: SimBuilding
+) -> None:
+    """A meter taken from another entity changes with it at once, not at the next poll."""
+    hass.states.async_set("sensor.main_power", "640", {"unit_of_measurement": "kW"})
+    data = {
+        **entry_data(building),
+        "meter_source": "entity",
+        "meter_entity": "sensor.main_power",
+        "meter_interval": 3600,  # a poll would come an hour later
+    }
+    entry = MockConfigEntry(domain=DOMAIN, title=VEN_NAME, data=data)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    meter = entity_id(hass, entry, "sensor", "meter_power")
+    assert float(state_of(hass, meter)) == 640.0
+    loaded: LoadshedData = entry.runtime_data
+    assert loaded.meter.update_interval is None  # nothing polls it
+
+    hass.states.async_set("sensor.main_power", "700", {"unit_of_measurement": "W"})
+    await hass.async_block_till_done()
+    assert float(state_of(hass, meter)) == pytest.approx(0.7)
+    assert loaded.meter.latest_kw == pytest.approx(0.7)
+    hass.states.async_set("sensor.main_power", "unavailable")
+    await hass.async_block_till_done()
+    assert state_of(hass, meter) == STATE_UNAVAILABLE
+    assert loaded.meter.latest_kw is None  # nothing is reported for the gap
+    hass.states.async_set("sensor.main_power", "0.5", {"unit_of_measurement": "MW"})
+    await hass.async_block_till_done()
+    assert float(state_of(hass, meter)) == 500.0
     assert await hass.config_entries.async_unload(entry.entry_id)

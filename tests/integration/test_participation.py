@@ -13,7 +13,7 @@ from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.loadshed_ven import opt_outs
-from custom_components.loadshed_ven.coordinator import LoadshedData
+from custom_components.loadshed_ven.data import LoadshedData
 from sim.building import SimBuilding
 
 from .conftest import IP_DEVICES, ROUTED_DEVICE, SETPOINT, VEN_NAME, slot, wait_for
@@ -75,7 +75,7 @@ async def test_an_opt_out_outlives_a_reload(
     event_id = building.vtn.add_event(level=1, duration=timedelta(minutes=30))
     await wait_for(lambda: _setpoints(building) == [78.0] * 4, what="shed")
     data: LoadshedData = init_integration.runtime_data
-    await data.runtime.async_opt_out(event_id)
+    await data.actions.opt_out(event_id)
     assert _setpoints(building) == [None] * 4
     assert list(
         hass_storage[opt_outs.storage_key(init_integration.entry_id)]["data"]["events"]
@@ -93,7 +93,7 @@ async def test_an_opt_out_outlives_a_reload(
     assert state_of(hass, switch) == "off"
 
     # Opting back in forgets it.
-    await data.runtime.async_opt_in(event_id)
+    await data.actions.opt_in(event_id)
     assert _setpoints(building) == [78.0] * 4
     assert hass_storage[opt_outs.storage_key(init_integration.entry_id)]["data"]["events"] == {}
 
@@ -120,7 +120,7 @@ async def test_old_and_unreadable_opt_outs_are_dropped(
     hass_storage[opt_outs.storage_key("entry")] = {"version": 1, "data": ["not", "a", "dict"]}
     store = opt_outs.OptOutStore(hass, "entry")
     assert await store.async_load() == set()
-    await store.async_save({"new"})
+    await store.async_add("new")
     assert list(hass_storage[opt_outs.storage_key("entry")]["data"]["events"]) == ["new"]
 
 
@@ -139,7 +139,7 @@ async def test_implied_cancel_shows_the_event_cancelled(
     await wait_for(lambda: _setpoints(building) == [None] * 4, what="release after removal")
     await wait_for(lambda: state_of(hass, status) == "cancelled", what="status cancelled")
     data: LoadshedData = init_integration.runtime_data
-    view = data.runtime.current_event()
+    view = data.current_event()
     assert view is not None
     assert (view.event_id, view.status) == (event_id, "cancelled")
     # No event left to take part in.
@@ -151,15 +151,15 @@ async def test_release_all_during_a_manual_shed_shows_it_completed(
 ) -> None:
     status = entity_id(hass, init_integration, "sensor", "event_status")
     data: LoadshedData = init_integration.runtime_data
-    await data.runtime.async_shed(1, timedelta(hours=2))
+    await data.actions.shed(1, timedelta(hours=2))
     await hass.async_block_till_done()
     assert state_of(hass, status) == "active"
 
-    await data.runtime.async_release_all()
+    await data.actions.release_all()
     await hass.async_block_till_done()
     assert _setpoints(building) == [None] * 4
     assert state_of(hass, status) == "completed"
-    view = data.runtime.current_event()
+    view = data.current_event()
     assert view is not None
     assert view.manual
     assert view.end is not None

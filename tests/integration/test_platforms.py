@@ -31,6 +31,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 import custom_components.loadshed_ven as integration
 from custom_components.loadshed_ven.const import DOMAIN
+from custom_components.loadshed_ven.data import LoadshedData
 from sim.building import SimBuilding
 
 from .conftest import (
@@ -261,10 +262,10 @@ async def test_switch_release_refused_by_controller_raises(
             "switch", SERVICE_TURN_OFF, {ATTR_ENTITY_ID: switch}, blocking=True
         )
     assert err.value.translation_domain == DOMAIN
-    assert err.value.translation_key == "release_failed"
+    # The failure kind is in the translation key, not English text in a placeholder.
+    assert err.value.translation_key == "release_failed_access_denied"
     placeholders = err.value.translation_placeholders or {}
     assert placeholders["point"] == f"Zone setpoint {IP_DEVICES[2]}"
-    assert placeholders["reason"].startswith("access_denied")
     # The value is still held, so the switch cannot claim either state.
     assert slot(building, IP_DEVICES[2], SETPOINT, 10) == 78.0
     assert state_of(hass, switch) == STATE_UNKNOWN
@@ -289,7 +290,7 @@ async def test_switch_write_refused_by_controller_raises(
         await hass.services.async_call(
             "switch", SERVICE_TURN_ON, {ATTR_ENTITY_ID: switch}, blocking=True
         )
-    assert err.value.translation_key == "write_failed"
+    assert err.value.translation_key == "write_failed_access_denied"
     assert (err.value.translation_placeholders or {})["point"] == "Shed enable"
     assert slot(building, IP_DEVICES[0], SHED_ENABLE, 12) is None
     assert state_of(hass, switch) == STATE_UNKNOWN
@@ -306,20 +307,29 @@ async def test_meter_sensor_unavailable_while_the_meter_fails(
     assert float(state_of(hass, meter)) == pytest.approx(850.0)
 
 
-async def test_event_entity_ignores_other_entries(
+async def test_event_entity_shows_only_its_own_activity(
     hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:
+    """The event entity is fed by its entry's coordinator, not by whatever is on the bus."""
     activity = entity_id(hass, init_integration, "event", "activity")
+    data: LoadshedData = init_integration.runtime_data
     hass.bus.async_fire(f"{DOMAIN}_opted_out", {"config_entry_id": "other", "event_id": "x"})
-    await hass.async_block_till_done()
-    assert state_of(hass, activity) == STATE_UNKNOWN
     hass.bus.async_fire(
         f"{DOMAIN}_opted_out", {"config_entry_id": init_integration.entry_id, "event_id": "x"}
     )
     await hass.async_block_till_done()
+    assert state_of(hass, activity) == STATE_UNKNOWN
+    seen: list[Event] = []
+    hass.bus.async_listen(f"{DOMAIN}_opted_out", seen.append)
+    data.bus.fire(f"{DOMAIN}_opted_out", {"event_id": "y"}, "operator")
+    await hass.async_block_till_done()
     assert state_of(hass, activity) != STATE_UNKNOWN
     assert attrs(hass, activity)["event_type"] == "opted_out"
-    assert attrs(hass, activity)["event_id"] == "x"
+    assert attrs(hass, activity)["event_id"] == "y"
+    assert attrs(hass, activity)["source"] == "operator"
+    assert "config_entry_id" not in attrs(hass, activity)
+    # The same event reached the bus, for automations.
+    assert [e.data["config_entry_id"] for e in seen] == [init_integration.entry_id]
 
 
 def _strings() -> dict[str, Any]:

@@ -18,7 +18,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.loadshed_ven.const import DOMAIN
 from custom_components.loadshed_ven.engine.shed import ApplyReport
-from custom_components.loadshed_ven.services import raise_for_failures
+from custom_components.loadshed_ven.errors import raise_for_failures
 from sim.building import SimBuilding
 
 from .conftest import (

@@ -18,15 +18,15 @@ from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.loadshed_ven.const import DOMAIN
-from custom_components.loadshed_ven.coordinator import LoadshedData
+from custom_components.loadshed_ven.data import LoadshedData
 from custom_components.loadshed_ven.engine.overrides import (
     FailureKind,
     PointState,
     PointStatus,
 )
 from custom_components.loadshed_ven.engine.points import OverridePoint
-from custom_components.loadshed_ven.ledger_store import storage_key
 from custom_components.loadshed_ven.openadr.errors import VtnFingerprintMismatch
+from custom_components.loadshed_ven.override_ledger import storage_key
 from custom_components.loadshed_ven.repair_issues import (
     LISTED_POINTS,
     describe_stuck,
@@ -74,50 +74,55 @@ async def outage_entry(
         assert await hass.config_entries.async_unload(entry.entry_id)
 
 
-async def test_stuck_points_issue_lists_the_reason_and_clears_itself(
+async def test_stuck_points_issues_say_why_and_clear_themselves(
     hass: HomeAssistant, building: SimBuilding, init_integration: MockConfigEntry
 ) -> None:
-    """An offline controller and a refusing one are listed with their reasons until they verify."""
+    """An offline controller and a refusing one: one issue per reason, until they verify."""
     data: LoadshedData = init_integration.runtime_data
-    issue_id = stuck_points_issue_id(init_integration.entry_id)
+    offline_id = stuck_points_issue_id(init_integration.entry_id, FailureKind.OFFLINE)
+    refused_id = stuck_points_issue_id(init_integration.entry_id, FailureKind.ACCESS_DENIED)
     offline, refusing = (building.bacnet.device(a) for a in IP_DEVICES[1:3])
     offline.offline = True
     refusing.deny_writes(SETPOINT)
-    assert _issue(hass, issue_id) is None
+    assert _issue(hass, offline_id) is None
 
     building.vtn.add_event(level=1, duration=timedelta(minutes=30))
     await wait_for(
-        lambda: (
-            (i := _issue(hass, issue_id)) is not None
-            and (i.translation_placeholders or {}).get("count") == "2"
-        ),
-        what="stuck-points issue naming both points",
+        lambda: _issue(hass, offline_id) is not None and _issue(hass, refused_id) is not None,
+        what="a stuck-points issue for each reason",
     )
-    issue = _issue(hass, issue_id)
-    assert issue is not None
-    assert issue.severity is ir.IssueSeverity.ERROR
-    assert issue.translation_key == "stuck_points"
-    placeholders = issue.translation_placeholders or {}
-    assert placeholders["count"] == "2"
-    assert f"{IP_DEVICES[1]}/{SETPOINT}" in placeholders["points"]
-    assert "controller offline" in placeholders["points"]
-    assert "write access denied" in placeholders["points"]
+    for issue_id, kind, address in (
+        (offline_id, "offline", IP_DEVICES[1]),
+        (refused_id, "access_denied", IP_DEVICES[2]),
+    ):
+        issue = _issue(hass, issue_id)
+        assert issue is not None
+        assert issue.severity is ir.IssueSeverity.ERROR
+        # The reason is the translation, not English text in a placeholder.
+        assert issue.translation_key == f"stuck_points_{kind}"
+        placeholders = issue.translation_placeholders or {}
+        assert placeholders["count"] == "1"
+        assert f"({address}/{SETPOINT})" in placeholders["points"]
     assert slot(building, IP_DEVICES[0], SETPOINT, 10) == 78.0  # the others shed meanwhile
 
     offline.offline = False
     refusing.allow_writes(SETPOINT)
-    # The refused write is retried at the backoff cap; both verify and the issue goes.
-    await wait_for(lambda: _issue(hass, issue_id) is None, timeout=20, what="issue cleared")
+    # The refused write is retried at the backoff cap; both verify and the issues go.
+    await wait_for(
+        lambda: _issue(hass, offline_id) is None and _issue(hass, refused_id) is None,
+        timeout=20,
+        what="issues cleared",
+    )
     assert slot(building, IP_DEVICES[1], SETPOINT, 10) == 78.0
     assert slot(building, IP_DEVICES[2], SETPOINT, 10) == 78.0
-    assert not [s for s in data.runtime.point_states() if s.status is PointStatus.FAILED]
+    assert not [s for s in data.point_states() if s.status is PointStatus.FAILED]
 
 
 async def test_release_that_fails_on_unload_stays_listed(
     hass: HomeAssistant, building: SimBuilding, init_integration: MockConfigEntry
 ) -> None:
     """Unloading cannot release an offline controller: the issue outlives the entry."""
-    issue_id = stuck_points_issue_id(init_integration.entry_id)
+    issue_id = stuck_points_issue_id(init_integration.entry_id, FailureKind.OFFLINE)
     building.vtn.add_event(level=1, duration=timedelta(minutes=30))
     await wait_for(lambda: slot(building, IP_DEVICES[1], SETPOINT, 10) == 78.0, what="shed")
     building.bacnet.device(IP_DEVICES[1]).offline = True
@@ -125,9 +130,9 @@ async def test_release_that_fails_on_unload_stays_listed(
     assert await hass.config_entries.async_unload(init_integration.entry_id)
     issue = _issue(hass, issue_id)
     assert issue is not None
-    assert (
-        "controller offline (no answer); may hold 78.0"
-        in (issue.translation_placeholders or {})["points"]
+    assert issue.translation_key == "stuck_points_offline"
+    assert (issue.translation_placeholders or {})["points"].endswith(
+        f"({IP_DEVICES[1]}/{SETPOINT}): 78.0"
     )
     assert slot(building, IP_DEVICES[1], SETPOINT, 10) == 78.0  # the building still holds it
     assert slot(building, IP_DEVICES[0], SETPOINT, 10) is None
@@ -145,11 +150,11 @@ async def test_vtn_outage_issue_after_the_configured_time(
 ) -> None:
     """The VTN stops answering: no issue at first, one after a minute, gone when it is back."""
     data = await _setup(hass, outage_entry)
-    await wait_for(lambda: data.runtime.connected, what="VEN registered")
+    await wait_for(lambda: data.connected, what="VEN registered")
     issue_id = vtn_unreachable_issue_id(outage_entry.entry_id)
 
     await building.vtn.stop()
-    await wait_for(lambda: not data.runtime.connected, what="VTN seen as down")
+    await wait_for(lambda: not data.connected, what="VTN seen as down")
     async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=30))
     await hass.async_block_till_done()
     assert _issue(hass, issue_id) is None  # not yet: half the configured time
@@ -164,7 +169,7 @@ async def test_vtn_outage_issue_after_the_configured_time(
     assert placeholders["minutes"] == "1"
 
     await building.vtn.start()
-    await wait_for(lambda: data.runtime.connected, timeout=30, what="VEN back")
+    await wait_for(lambda: data.connected, timeout=30, what="VEN back")
     assert _issue(hass, issue_id) is None
 
 
@@ -206,7 +211,7 @@ async def test_vtn_fingerprint_mismatch_is_refused_and_raised(
         assert issue is not None
         assert issue.severity is ir.IssueSeverity.ERROR
         assert (issue.translation_placeholders or {})["url"] == vtn.url
-        assert not data.runtime.connected
+        assert not data.connected
         # Refused means not acted on: an event offered by this VTN writes nothing.
         vtn.add_event(level=1, duration=timedelta(minutes=30))
         async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=16))
@@ -218,7 +223,7 @@ async def test_vtn_fingerprint_mismatch_is_refused_and_raised(
 
 
 def test_issue_text_names_each_point_and_counts_the_rest() -> None:
-    """The description lists LISTED_POINTS points with reason and owner, then a count."""
+    """The description lists LISTED_POINTS points with the value each may hold, then "…"."""
     states = [
         PointState(
             point=OverridePoint(
@@ -239,12 +244,9 @@ def test_issue_text_names_each_point_and_counts_the_rest() -> None:
     text = describe_stuck(states)
     lines = text.splitlines()
     assert len(lines) == LISTED_POINTS + 1
-    assert lines[0] == (
-        "- VAV 0 (127.0.0.2/analog-value,302): the priority slot does not hold what was "
-        "written; owned by priority 8; may hold 78.0"
-    )
-    assert lines[1] == "- VAV 1 (127.0.0.3/analog-value,302): not verified"
-    assert lines[-1] == "- … and 3 more (see the diagnostics)"
+    assert lines[0] == "- VAV 0 (127.0.0.2/analog-value,302): 78.0"
+    assert lines[1] == "- VAV 1 (127.0.0.3/analog-value,302)"
+    assert lines[-1] == "- …"
 
 
 async def test_deleting_an_entry_names_what_it_could_not_release(
@@ -261,7 +263,7 @@ async def test_deleting_an_entry_names_what_it_could_not_release(
 
     assert (await hass.config_entries.async_remove(entry_id))["require_restart"] is False
     assert storage_key(entry_id) not in hass_storage
-    assert _issue(hass, stuck_points_issue_id(entry_id)) is None
+    assert not [k for k in FailureKind if _issue(hass, stuck_points_issue_id(entry_id, k))]
     issue = _issue(hass, removed_with_overrides_issue_id(entry_id))
     assert issue is not None
     assert issue.is_persistent

@@ -15,13 +15,13 @@ from homeassistant.core import Event, HomeAssistant
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
-from custom_components.loadshed_ven import ledger_store
+from custom_components.loadshed_ven import override_ledger
+from custom_components.loadshed_ven.bus_events import EVENT_POINT_RELEASED, SOURCE_SCHEDULE
 from custom_components.loadshed_ven.const import DOMAIN
-from custom_components.loadshed_ven.coordinator import LoadshedData
-from custom_components.loadshed_ven.engine import ledger
+from custom_components.loadshed_ven.data import LoadshedData
+from custom_components.loadshed_ven.engine import ledger_records as ledger
 from custom_components.loadshed_ven.engine.overrides import FailureKind, PointState, PointStatus
 from custom_components.loadshed_ven.engine.points import OverridePoint
-from custom_components.loadshed_ven.runtime import EVENT_POINT_RELEASED, SOURCE_SCHEDULE
 from sim.building import SimBuilding
 
 from .conftest import (
@@ -108,11 +108,11 @@ async def test_failing_point_does_not_delay_other_points_retry(
 ) -> None:
     """A point the controller keeps refusing (retried only at the 5 min cap) does not hold back
     another controller's release: that one is retried 10 s after its own failure."""
-    monkeypatch.setattr(ledger_store, "RETRY_INITIAL_SECONDS", 10.0)
-    monkeypatch.setattr(ledger_store, "RETRY_CAP_SECONDS", 300.0)
+    monkeypatch.setattr(override_ledger, "RETRY_INITIAL_SECONDS", 10.0)
+    monkeypatch.setattr(override_ledger, "RETRY_CAP_SECONDS", 300.0)
     entry = added_entry
     data = await start_entry(hass, entry)
-    controller = data.runtime.controller
+    controller = data.controller
     refusing = building.bacnet.device(IP_DEVICES[0])
     refusing.deny_writes(SETPOINT)
     refused, late = point_key(IP_DEVICES[0]), point_key(IP_DEVICES[1])
@@ -147,7 +147,7 @@ async def test_failing_point_does_not_delay_other_points_retry(
         timeout=5,
         what="the release retried 10 s after it failed",
     )
-    await wait_for(lambda: not data.runtime.shedding, what="every point settled")
+    await wait_for(lambda: not data.shedding, what="every point settled")
     assert setpoints(building) == RELEASED
     assert data.ledger.retry_delay is None
 
@@ -173,8 +173,8 @@ async def test_point_left_by_last_run_shows_failed_until_a_retry_releases_it(
         name=f"Zone setpoint {IP_DEVICES[2]}",
     )
     left = PointState(point=point, status=PointStatus.HELD, written_value=78.0, event_id="old")
-    hass_storage[ledger_store.storage_key(entry.entry_id)] = {
-        "version": ledger_store.STORAGE_VERSION,
+    hass_storage[override_ledger.storage_key(entry.entry_id)] = {
+        "version": override_ledger.STORAGE_VERSION,
         "data": ledger.dump([left]),
     }
     device.write_local(SETPOINT, 78.0, 10)
@@ -217,20 +217,20 @@ async def test_release_after_reload_not_swallowed_by_duplicate_detection(
         assert await hass.config_entries.async_reload(entry.entry_id)
         await hass.async_block_till_done()
         data = entry.runtime_data
-        await wait_for(lambda: data.runtime.connected, what="VEN registered again")
+        await wait_for(lambda: data.connected, what="VEN registered again")
         await wait_for(lambda: _all_held(data), what="the event shed again after the reload")
         assert setpoints(building) == SHED
         assert slot(building, IP_DEVICES[0], SHED_ENABLE, 12) == "active"
 
         building.vtn.cancel_event(event_id)
-        await wait_for(lambda: not data.runtime.shedding, what="the release")
+        await wait_for(lambda: not data.shedding, what="the release")
         assert setpoints(building) == RELEASED
         assert slot(building, IP_DEVICES[0], SHED_ENABLE, 12) is None
-        assert all(s.status is PointStatus.RELEASED for s in data.runtime.point_states())
+        assert all(s.status is PointStatus.RELEASED for s in data.point_states())
         assert sum(d.duplicates_answered for d in building.bacnet.devices) == 0
     finally:
         await hass.config_entries.async_unload(entry.entry_id)
 
 
 def _all_held(data: LoadshedData) -> bool:
-    return all(s.status is PointStatus.HELD for s in data.runtime.point_states())
+    return all(s.status is PointStatus.HELD for s in data.point_states())

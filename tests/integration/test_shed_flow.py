@@ -14,7 +14,7 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import Event, HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.loadshed_ven.coordinator import LoadshedData
+from custom_components.loadshed_ven.data import LoadshedData
 from sim.building import SimBuilding
 
 from .conftest import (
@@ -94,7 +94,7 @@ async def test_event_starting_later_waits_for_its_start(
         intervals=[(timedelta(seconds=2), 1), (timedelta(seconds=60), 3)], start=start
     )
     data: LoadshedData = init_integration.runtime_data
-    await wait_for(lambda: data.runtime.current_event() is not None, what="event received")
+    await wait_for(lambda: data.current_event() is not None, what="event received")
     assert _setpoints(building) == [None] * 4  # nothing before the start
     await wait_for(lambda: _setpoints(building) == [78.0] * 4, what="first interval")
     assert datetime.now(UTC) >= start
@@ -145,8 +145,8 @@ async def test_release_all_mid_event(
     building.vtn.add_event(level=2, duration=timedelta(minutes=30))
     await wait_for(lambda: _setpoints(building) == [80.0] * 4, what="shed")
     data: LoadshedData = init_integration.runtime_data
-    report = await data.runtime.async_release_all()
-    assert sorted(report.released) == sorted(s.point.key for s in data.runtime.point_states())
+    report = await data.actions.release_all()
+    assert sorted(report.released) == sorted(s.point.key for s in data.point_states())
     assert _setpoints(building) == [None] * 4
     assert slot(building, IP_DEVICES[0], SHED_ENABLE, 12) is None
 
@@ -185,11 +185,11 @@ async def test_release_all_ends_a_manual_shed(
     ended: list[Event] = []
     hass.bus.async_listen("loadshed_ven_shed_ended", ended.append)
     data: LoadshedData = init_integration.runtime_data
-    await data.runtime.async_shed(2, None)
+    await data.actions.shed(2, None)
     assert _setpoints(building) == [80.0] * 4
-    assert data.runtime.shedding
-    await data.runtime.async_release_all()
+    assert data.shedding
+    await data.actions.release_all()
     assert _setpoints(building) == [None] * 4
-    assert not data.runtime.shedding
-    assert data.runtime.level == 0
+    assert not data.shedding
+    assert data.level == 0
     await wait_for(lambda: bool(ended), what="shed_ended")

@@ -33,7 +33,7 @@ from syrupy.types import PropertyPath, SerializableData
 
 import custom_components.loadshed_ven as integration
 from custom_components.loadshed_ven.const import DOMAIN
-from custom_components.loadshed_ven.coordinator import LoadshedData
+from custom_components.loadshed_ven.data import LoadshedData
 from sim.building import SimBuilding
 
 from .conftest import BASE_IP, SHED, VEN_NAME, entry_data, setpoints, wait_for
@@ -170,7 +170,7 @@ async def test_during_a_shed(
     await wait_for(lambda: setpoints(building) == SHED, what="shed")
     await wait_for(
         lambda: (
-            all(state.status == "held" and state.verified for state in data.runtime.point_states())
+            all(state.status == "held" and state.verified for state in data.point_states())
             and data.meter.latest_kw == building.meter.current_kw()
         ),
         what="every override verified and the meter caught up",

@@ -13,7 +13,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 
 from custom_components.loadshed_ven.const import DOMAIN
-from custom_components.loadshed_ven.coordinator import LoadshedData
+from custom_components.loadshed_ven.data import LoadshedData
 from custom_components.loadshed_ven.repair_issues import vtn_fingerprint_issue_id
 from sim.building import SimBuilding
 from sim.pki import SimTls
@@ -33,7 +33,7 @@ async def test_mutual_tls_with_pinned_fingerprint_sheds_and_releases(
     await hass.async_block_till_done()
     data: LoadshedData = entry.runtime_data
     try:
-        await wait_for(lambda: data.runtime.connected, what="registered over mutual TLS")
+        await wait_for(lambda: data.connected, what="registered over mutual TLS")
         [record] = vtn.registered_vens()
         assert record.fingerprint == pki.ven_fingerprint  # the VTN saw our client certificate
 

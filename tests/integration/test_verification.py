@@ -18,7 +18,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.loadshed_ven.const import DOMAIN
-from custom_components.loadshed_ven.coordinator import LoadshedData
+from custom_components.loadshed_ven.data import LoadshedData
 from sim.building import SimBuilding
 
 from .conftest import wait_for
@@ -109,7 +109,7 @@ async def test_kw_saved_and_energy_avoided_follow_the_meter(
 def measured_hours(entry: MockConfigEntry) -> float:
     """The time the last shed's meter readings covered, in hours."""
     data: LoadshedData = entry.runtime_data
-    result = data.runtime.verification.current()
+    result = data.verification.current()
     assert result is not None
     return result.measured / timedelta(hours=1)
 
@@ -123,7 +123,7 @@ async def test_no_reading_before_the_shed_means_unknown(
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     data: LoadshedData = entry.runtime_data
-    await wait_for(lambda: data.runtime.connected, what="VEN registered")
+    await wait_for(lambda: data.connected, what="VEN registered")
     kw_saved = entity_id(hass, entry, "sensor", "kw_saved")
     energy = entity_id(hass, entry, "sensor", "energy_avoided")
 

@@ -22,22 +22,9 @@ from bacpypes3.local.device import DeviceObject
 from bacpypes3.local.networkport import NetworkPortObject
 from bacpypes3.pdu import Address
 
-from .errors import BacnetStackError, InterfaceConflictError, PortInUseError, StackClosedError
+from .errors import BacnetStackError, InterfaceConflictError, StackClosedError
 from .interface import LocalInterface, check_port_free
 from .invoke_ids import InvokeIds, invoke_ids_for
-
-# The errors, the interface and the registry are still imported from here too.
-__all__ = [
-    "BacnetStack",
-    "BacnetStackError",
-    "InterfaceConflictError",
-    "LocalInterface",
-    "PortInUseError",
-    "StackClosedError",
-    "StackHandle",
-    "StackRegistry",
-    "check_port_free",
-]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -195,7 +182,3 @@ class BacnetStack:
             await asyncio.gather(*stuck, return_exceptions=True)
         app.close()
         await asyncio.sleep(0)  # let the transports finish closing before a rebind
-
-
-# Last: the registry imports BacnetStack from this module.
-from .stack_registry import StackHandle, StackRegistry  # noqa: E402

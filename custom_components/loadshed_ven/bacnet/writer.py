@@ -17,9 +17,10 @@ from bacpypes3.apdu import ErrorRejectAbortNack
 
 from ..engine.overrides import FailureKind, Outcome
 from ..engine.points import OverridePoint, PointValue
+from .errors import StackClosedError
 from .limits import BacnetLimits, Throttle
-from .readback import PRIORITY_ARRAY, _quick_slots, read_priority_array
-from .stack import BacnetStack, StackClosedError
+from .readback import PRIORITY_ARRAY, read_priority_array
+from .stack import BacnetStack
 from .values import (
     ValueMismatchError,
     check_address,
@@ -32,9 +33,6 @@ from .values import (
     release_value,
     routed_network,
 )
-
-# BacnetLimits and _quick_slots are still imported from here too.
-__all__ = ["BacnetLimits", "BacnetOverrideWriter", "_quick_slots"]
 
 _LOGGER = logging.getLogger(__name__)
 

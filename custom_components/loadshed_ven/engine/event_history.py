@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Final, Literal
+from enum import StrEnum
+from typing import Final
 
 from .event_plan import CANCELLED, EventPlan, Segment
 from .schedule import Schedule
@@ -21,7 +22,20 @@ MANUAL_PREFIX: Final = "manual-"
 # Events kept beyond those still scheduled: a VTN may list many over time.
 KEPT: Final = 50
 
-type EventStatus = Literal["scheduled", "active", "completed", "cancelled", "opted_out"]
+
+class EventStatus(StrEnum):
+    """How an event looks to the operator now. Values are stable: entity states and translations."""
+
+    SCHEDULED = "scheduled"
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    OPTED_OUT = "opted_out"
+
+    @property
+    def open(self) -> bool:
+        """Whether the event can still be opted out of."""
+        return self in (EventStatus.SCHEDULED, EventStatus.ACTIVE)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,17 +110,16 @@ class EventHistory:
 
     def view(self, plan: EventPlan, now: datetime) -> EventView:
         """How ``plan`` looks at ``now``."""
-        status: EventStatus
         if plan.event_id in self._opted_out:
-            status = "opted_out"
+            status = EventStatus.OPTED_OUT
         elif plan.cancelled:
-            status = "cancelled"
+            status = EventStatus.CANCELLED
         elif plan.start is not None and now < plan.start:
-            status = "scheduled"
+            status = EventStatus.SCHEDULED
         elif plan.end is not None and now >= plan.end:
-            status = "completed"
+            status = EventStatus.COMPLETED
         else:
-            status = "active"
+            status = EventStatus.ACTIVE
         return EventView(
             event_id=plan.event_id,
             status=status,

@@ -112,6 +112,11 @@ class OverridePoint:
         """Stable identity, e.g. ``127.0.0.5/analog-value,302``."""
         return f"{self.address}/{self.object_type},{self.instance}"
 
+    @property
+    def label(self) -> str:
+        """How the point is named to people: its configured name, else type and instance."""
+        return self.name or f"{self.object_type} {self.instance}"
+
 
 def value_for_level(point: OverridePoint, level: int) -> PointValue | None:
     """Return the value to write at ``level``; ``None`` at level 0 means release (NULL)."""

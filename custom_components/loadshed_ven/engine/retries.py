@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from .ledger import retry_delay
+from .ledger_records import retry_delay
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,10 +1,12 @@
-"""The override ledger: every point that may hold our value, kept across restarts.
+"""The records of the override ledger, and the rules for what to do with each.
 
-A record is a :class:`PointState` that holds an override (anything not verified released),
-stored with its full point definition so that a point removed from the configuration can still
-be found and released. This module only converts records to and from plain JSON-able dicts and
-decides, from a fresh read of the slot, what to do with a record left by a previous run; storing
-and acting belong to the caller.
+The ledger (every point that may hold our value, kept across restarts) is kept on disk and acted
+on by ``override_ledger.py`` in the integration; this module is its HA-free half. A record is a
+:class:`PointState` that holds an override (anything not verified released), stored with its
+full point definition so that a point removed from the configuration can still be found and
+released. This module only converts records to and from plain JSON-able dicts and decides, from
+a fresh read of the slot, what to do with a record left by a previous run; storing and acting
+belong to the caller.
 
 Loading is tolerant: a record that cannot be understood is skipped with a warning, a field that
 only describes the record (timestamp, owner, flags) falls back to a safe default. Nothing here

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from custom_components.loadshed_ven.engine import ledger
-from custom_components.loadshed_ven.engine.ledger import Action
+from custom_components.loadshed_ven.engine import ledger_records as ledger
+from custom_components.loadshed_ven.engine.ledger_records import Action
 from custom_components.loadshed_ven.engine.overrides import (
     FailureKind,
     Outcome,

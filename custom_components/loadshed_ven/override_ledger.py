@@ -25,9 +25,8 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.event import async_call_later
@@ -35,10 +34,13 @@ from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN, LOGGER
-from .engine import ledger
+from .engine import ledger_records
 from .engine.overrides import FailureKind, Outcome, OverrideWriter, PointState
 from .engine.retries import Backoff, RetrySchedule
 from .engine.shed import ApplyReport, ShedController
+
+if TYPE_CHECKING:
+    from .data import LoadshedConfigEntry
 
 STORAGE_VERSION: Final = 1
 
@@ -53,7 +55,7 @@ def _backoff() -> Backoff:
 
 
 def storage_key(entry_id: str) -> str:
-    """The Store key of an entry's ledger."""
+    """The Store key of an entry's ledger_records."""
     return f"{DOMAIN}.{entry_id}.ledger"
 
 
@@ -63,11 +65,17 @@ class OverrideLedger:
     def __init__(
         self,
         hass: HomeAssistant,
-        entry: ConfigEntry[Any],
+        entry: LoadshedConfigEntry,
         controller: ShedController,
         writer: OverrideWriter,
+        *,
+        on_retry_report: Callable[[ApplyReport], None],
     ) -> None:
-        """Attach to ``controller``: intents are saved before each write, states after each pass."""
+        """Attach to ``controller``: intents are saved before each write, states after each pass.
+
+        ``on_retry_report`` is told what each retry settled or newly failed, so that entities
+        and bus events follow.
+        """
         self._hass = hass
         self._entry = entry
         self._controller = controller
@@ -76,15 +84,14 @@ class OverrideLedger:
             hass, STORAGE_VERSION, storage_key(entry.entry_id)
         )
         # Records of points no longer configured that are not settled yet.
-        self._pending: dict[str, PointState] = {}  # by ledger.record_id
+        self._pending: dict[str, PointState] = {}  # by ledger_records.record_id
         self._schedule = RetrySchedule()
         self._armed_for = 0.0  # the loop time the armed timer is due at
         self._delay = 0.0
         self._unsub_retry: CALLBACK_TYPE | None = None
         self._retry_task: asyncio.Task[None] | None = None
         self._stopped = False
-        # Told what each retry settled or newly failed, so entities and bus events follow.
-        self.on_retry_report: Callable[[ApplyReport], None] | None = None
+        self._on_retry_report = on_retry_report
         controller.set_persistence(before_send=self._before_send, after_pass=self._after_pass)
 
     @property
@@ -99,7 +106,7 @@ class OverrideLedger:
 
     def next_retry(self, state: PointState) -> float | None:
         """Seconds until ``state``'s record is retried next; None when it is not scheduled."""
-        due = self._schedule.due_at(ledger.record_id(state))
+        due = self._schedule.due_at(ledger_records.record_id(state))
         return None if due is None else max(0.0, due - self._now())
 
     def records(self) -> list[PointState]:
@@ -109,7 +116,7 @@ class OverrideLedger:
 
     async def async_save(self) -> None:
         """Write the ledger now (Store logs and swallows write errors itself)."""
-        await self._store.async_save(ledger.dump(self.records()))
+        await self._store.async_save(ledger_records.dump(self.records()))
 
     async def _before_send(self, _intents: Sequence[PointState]) -> None:
         await self.async_save()
@@ -127,7 +134,7 @@ class OverrideLedger:
         except (HomeAssistantError, NotImplementedError, ValueError) as err:
             LOGGER.error("Override ledger could not be read (%s); starting without it", err)
             stored = None
-        records = ledger.load(stored)
+        records = ledger_records.load(stored)
         if records:
             LOGGER.info("Override ledger: checking %d point(s) left by the last run", len(records))
             await self._settle(records, at_start=True)
@@ -140,10 +147,10 @@ class OverrideLedger:
         readings = await asyncio.gather(*(self._writer.read(s.point) for s in records))
         work = []
         for record, reading in zip(records, readings, strict=True):
-            point = ledger.configured_match(record, configured)
+            point = ledger_records.configured_match(record, configured)
             if point is not None and self._controller.state(point.key).holds_override:
                 continue  # the controller has acted on it since: its state is the record now
-            decision = ledger.decide(
+            decision = ledger_records.decide(
                 record,
                 reading,
                 configured=point,
@@ -155,19 +162,24 @@ class OverrideLedger:
         await asyncio.gather(*work)  # the writer bounds how many requests go out at once
 
     async def _act(
-        self, decision: ledger.Decision, reading: Outcome, *, configured: bool, at_start: bool
+        self,
+        decision: ledger_records.Decision,
+        reading: Outcome,
+        *,
+        configured: bool,
+        at_start: bool,
     ) -> None:
         state, action = decision.state, decision.action
-        key, rid = state.point.key, ledger.record_id(state)
-        if action is ledger.Action.KEEP:
-            self._controller.restore(ledger.adopted(state, reading, dt_util.utcnow()))
+        key, rid = state.point.key, ledger_records.record_id(state)
+        if action is ledger_records.Action.KEEP:
+            self._controller.restore(ledger_records.adopted(state, reading, dt_util.utcnow()))
             LOGGER.info("Override ledger: %s adopted (%s)", key, decision.reason)
             return
-        if action is ledger.Action.FORGET:
+        if action is ledger_records.Action.FORGET:
             self._pending.pop(rid, None)
             LOGGER.info("Override ledger: %s forgotten: %s", key, decision.reason)
             return
-        if action is ledger.Action.LEAVE:
+        if action is ledger_records.Action.LEAVE:
             self._pending.pop(rid, None)
             LOGGER.warning(
                 "Override ledger: %s left alone: %s (written by someone else; not touched)",
@@ -175,7 +187,7 @@ class OverrideLedger:
                 decision.reason,
             )
             return
-        if action is ledger.Action.RETRY:
+        if action is ledger_records.Action.RETRY:
             if at_start:
                 LOGGER.warning("Override ledger: %s kept for retry: %s", key, decision.reason)
             self._keep_failing(state.after_release(reading, dt_util.utcnow()), configured)
@@ -203,7 +215,7 @@ class OverrideLedger:
         if configured:
             self._controller.restore(state)
         else:
-            self._pending[ledger.record_id(state)] = state
+            self._pending[ledger_records.record_id(state)] = state
 
     # ---- retries ----------------------------------------------------------------------
 
@@ -215,7 +227,7 @@ class OverrideLedger:
         """Record id -> refused, of configured points not verified and unsettled records."""
         failing = [s for s in self._controller.states() if not s.verified]
         return {
-            ledger.record_id(s): s.failure is FailureKind.ACCESS_DENIED
+            ledger_records.record_id(s): s.failure is FailureKind.ACCESS_DENIED
             for s in [*failing, *self._pending.values()]
         }
 
@@ -256,7 +268,7 @@ class OverrideLedger:
         due = self._schedule.due(max(self._now(), armed_for))
         try:
             failing = [s for s in self._controller.states() if not s.verified]
-            keys = {s.point.key for s in failing if ledger.record_id(s) in due}
+            keys = {s.point.key for s in failing if ledger_records.record_id(s) in due}
             report = ApplyReport()
             if keys:
                 before = {key: self._controller.state(key).failure for key in keys}
@@ -269,8 +281,8 @@ class OverrideLedger:
             if orphans := [s for rid, s in self._pending.items() if rid in due]:
                 await self._settle(orphans, at_start=False)
                 await self.async_save()
-            if self.on_retry_report is not None and (keys or orphans):
-                self.on_retry_report(report)
+            if keys or orphans:
+                self._on_retry_report(report)
         finally:
             self._retry_task = None
             # Pushed back even when the retry raised: a failing retry must not spin.
@@ -297,3 +309,15 @@ class OverrideLedger:
             except asyncio.CancelledError:
                 if (current := asyncio.current_task()) is not None and current.cancelling():
                     raise
+
+
+async def async_remove_ledger(hass: HomeAssistant, entry_id: str) -> list[PointState]:
+    """Delete a removed entry's ledger file; return what it still listed."""
+    store: Store[dict[str, Any]] = Store(hass, STORAGE_VERSION, storage_key(entry_id))
+    try:
+        leftover = ledger_records.load(await store.async_load())
+    except (HomeAssistantError, ValueError) as err:
+        LOGGER.error("The override ledger of a deleted entry could not be read: %s", err)
+        leftover = []
+    await store.async_remove()
+    return leftover

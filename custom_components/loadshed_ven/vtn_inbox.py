@@ -1,0 +1,122 @@
+"""What the VEN hands over from the VTN: events, the list of events offered, the connection.
+
+Events go into the schedule (and the history the entities show), each answered with this VEN's
+opt; the level is then evaluated once per message by the :class:`LevelDriver`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
+from datetime import timedelta
+from typing import Any, Final
+
+from homeassistant.core import callback
+
+from .bus_events import (
+    EVENT_CANCELLED,
+    EVENT_MODIFIED,
+    EVENT_RECEIVED,
+    SOURCE_VTN,
+    BusEvents,
+)
+from .const import LOGGER
+from .coordinator import LoadshedCoordinator, Topic
+from .engine.event_history import MANUAL_PREFIX, EventHistory
+from .engine.schedule import normalise_event_id, parse_event
+from .level_driver import LevelDriver
+from .openadr.ven import OptType
+
+OPT_IN: Final[OptType] = "optIn"
+OPT_OUT: Final[OptType] = "optOut"
+
+
+class VtnInbox:
+    """Takes the VEN's events into the schedule and tracks whether the VTN is reachable."""
+
+    def __init__(
+        self,
+        *,
+        driver: LevelDriver,
+        history: EventHistory,
+        opted_out: AbstractSet[str],
+        bus: BusEvents,
+        coordinator: LoadshedCoordinator,
+        random_offset: Callable[[str, timedelta], timedelta],
+    ) -> None:
+        """``opted_out``: the ids this VEN opted out of, read as they change."""
+        self._driver = driver
+        self._schedule = driver.schedule
+        self._history = history
+        self._opted_out = opted_out
+        self._bus = bus
+        self._coordinator = coordinator
+        self._random_offset = random_offset
+        self.connected = False
+        self._ever_connected = False
+        self._closing = False
+
+    def _opt(self, event_id: str) -> OptType:
+        return OPT_OUT if event_id in self._opted_out else OPT_IN
+
+    async def handle_event(self, raw: Mapping[str, Any]) -> OptType:
+        """A new or updated event from the VTN; returns the opt to send back."""
+        result = parse_event(raw, random_offset=self._random_offset)
+        if result.plan is None:
+            LOGGER.warning(
+                "Ignoring event %r from the VTN: %s", result.event_id or "(no id)", result.error
+            )
+            return OPT_OUT
+        plan = result.plan
+        previous = self._history.get(plan.event_id)
+        if not self._schedule.upsert(plan) and previous is not None:
+            return self._opt(plan.event_id)  # a stale repeat
+        self._history.remember(plan)
+        if plan.event_id in self._opted_out:
+            self._schedule.remove(plan.event_id)
+        if plan.cancelled and previous is None:
+            # A cancelled event this VEN never acted on (e.g. still listed after a restart):
+            # nothing to undo, and no automation should hear of a cancel it never saw start.
+            LOGGER.debug("Event %r is listed as cancelled; nothing to do", plan.event_id)
+        else:
+            kind = (
+                EVENT_CANCELLED
+                if plan.cancelled
+                else (EVENT_RECEIVED if previous is None else EVENT_MODIFIED)
+            )
+            self._bus.fire_plan(kind, plan, SOURCE_VTN)
+        if plan.test_event and not self._schedule.act_on_test:
+            LOGGER.info("Test event %r received; logged, not acted on", plan.event_id)
+        self._driver.request_evaluation()
+        return self._opt(plan.event_id)
+
+    @callback
+    def handle_event_ids(self, ids: AbstractSet[str]) -> None:
+        """The VTN's current event list: events missing from it are cancelled (implied)."""
+        present = {i for raw in ids if (i := normalise_event_id(raw)) is not None}
+        present |= {
+            p.event_id for p in self._schedule.plans if p.event_id.startswith(MANUAL_PREFIX)
+        }
+        gone = self._schedule.retain_only(present)
+        for event_id in gone:
+            LOGGER.info("Event %r is no longer offered by the VTN: implied cancel", event_id)
+            self._history.mark_cancelled(event_id)
+            self._bus.fire(EVENT_CANCELLED, {"event_id": event_id, "implied": True}, SOURCE_VTN)
+        if gone:
+            self._driver.request_evaluation()
+
+    @callback
+    def handle_connection(self, connected: bool) -> None:
+        """The VEN's contact with the VTN changed."""
+        if connected and not self.connected:
+            LOGGER.info("VTN %s", "reachable again" if self._ever_connected else "connected")
+        elif self.connected and not connected and not self._closing:
+            LOGGER.warning("VTN unreachable")  # not when the VEN is being stopped on purpose
+        self._ever_connected |= connected
+        self.connected = connected
+        self._coordinator.push(Topic.STATE)
+
+    @callback
+    def closing(self) -> None:
+        """The VEN is being stopped on purpose: losing the VTN now is no warning."""
+        self._closing = True
