@@ -7,10 +7,6 @@ controllers.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-from datetime import UTC, datetime
-
 import pytest
 
 from custom_components.loadshed_ven.engine.overrides import (
@@ -20,68 +16,9 @@ from custom_components.loadshed_ven.engine.overrides import (
     PointStatus,
 )
 from custom_components.loadshed_ven.engine.points import OverridePoint, PointValue
-from custom_components.loadshed_ven.engine.shed import (
-    POOL_SIZE,
-    ROUTED_WORKERS,
-    ApplyReport,
-    ShedController,
-    ShedPolicy,
-    is_routed,
-)
+from custom_components.loadshed_ven.engine.shed import ApplyReport, ShedController, ShedPolicy
 
-NOW = datetime(2026, 7, 1, 18, 0, tzinfo=UTC)
-
-
-class SlotTable:
-    """Priority slots per point key, plus fault switches. Stands in for the controllers."""
-
-    def __init__(self) -> None:
-        self.slots: dict[str, PointValue | None] = {}
-        self.others: dict[str, int] = {}  # key -> a higher priority someone else holds
-        self.offline: set[str] = set()
-        self.denied: set[str] = set()  # keys whose writes (NULL included) are refused
-        self.calls: list[tuple[str, str, PointValue | None]] = []
-        self.in_flight = 0
-        self.max_in_flight = 0
-
-    async def _op(self, op: str, point: OverridePoint, value: PointValue | None) -> Outcome:
-        self.calls.append((op, point.key, value))
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        await asyncio.sleep(0)
-        self.in_flight -= 1
-        if point.key in self.offline:
-            return Outcome(ok=False, failure=FailureKind.OFFLINE, detail="no response")
-        if op != "read" and point.key in self.denied:
-            return Outcome(ok=False, failure=FailureKind.ACCESS_DENIED, detail="denied")
-        if op != "read":
-            self.slots[point.key] = value
-        return Outcome(
-            ok=True, slot_value=self.slots.get(point.key), owner_priority=self.others.get(point.key)
-        )
-
-    async def write(self, point: OverridePoint, value: PointValue) -> Outcome:
-        return await self._op("write", point, value)
-
-    async def release(self, point: OverridePoint) -> Outcome:
-        return await self._op("release", point, None)
-
-    async def read(self, point: OverridePoint) -> Outcome:
-        return await self._op("read", point, None)
-
-
-def _points() -> list[OverridePoint]:
-    return [
-        OverridePoint(
-            address="127.0.0.2", object_type="analogValue", instance=302, values=(78, 80, 82)
-        ),
-        OverridePoint(
-            address="127.0.0.3", object_type="analogValue", instance=302, values=(78, 80, 82)
-        ),
-        OverridePoint(
-            address="12345:2", object_type="binaryValue", instance=1, values=("active",) * 3
-        ),
-    ]
+from .shed_helpers import KEYS, NOW, SlotTable, sample_points
 
 
 @pytest.fixture
@@ -91,10 +28,7 @@ def table() -> SlotTable:
 
 @pytest.fixture
 def controller(table: SlotTable) -> ShedController:
-    return ShedController(_points(), table, clock=lambda: NOW)
-
-
-KEYS = [p.key for p in _points()]
+    return ShedController(sample_points(), table, clock=lambda: NOW)
 
 
 async def test_level_1_writes_each_points_level_1_value(
@@ -136,7 +70,7 @@ async def test_level_change_rewrites_only_changed_values(
 
 async def test_level_0_and_below_the_policy_release(table: SlotTable) -> None:
     controller = ShedController(
-        _points(), table, clock=lambda: NOW, policy=ShedPolicy(shed_level=2)
+        sample_points(), table, clock=lambda: NOW, policy=ShedPolicy(shed_level=2)
     )
     assert (await controller.apply_level(1, "e1")).written == ()  # level 1 does not shed here
     await controller.apply_level(3, "e1")
@@ -274,7 +208,7 @@ async def test_a_raising_writer_fails_one_point_not_the_pass(table: SlotTable) -
                 raise RuntimeError("bug")
             return await super().write(point, value)
 
-    controller = ShedController(_points(), Broken(), clock=lambda: NOW)
+    controller = ShedController(sample_points(), Broken(), clock=lambda: NOW)
     report = await controller.apply_level(1, "e1")
     assert report.failed == (KEYS[1],)
     assert controller.state(KEYS[1]).failure is FailureKind.ERROR
@@ -290,7 +224,7 @@ def test_restore_only_accepts_configured_points(controller: ShedController) -> N
     stranger = OverridePoint(address="127.0.0.9", object_type="AV", instance=1, values=(1, 1, 1))
     with pytest.raises(KeyError):
         controller.restore(PointState(point=stranger))
-    held = PointState(point=_points()[0], status=PointStatus.HELD, written_value=78.0)
+    held = PointState(point=sample_points()[0], status=PointStatus.HELD, written_value=78.0)
     controller.restore(held)
     assert controller.state(KEYS[0]) is held
 
@@ -331,7 +265,7 @@ async def test_levels_between_normal_and_shed_change_nothing(
     table: SlotTable, shed: int, normal: int, levels: list[int], expected: list[object]
 ) -> None:
     controller = ShedController(
-        _points()[:1],
+        sample_points()[:1],
         table,
         clock=lambda: NOW,
         policy=ShedPolicy(shed_level=shed, normal_level=normal),
@@ -341,157 +275,3 @@ async def test_levels_between_normal_and_shed_change_nothing(
         await controller.apply_level(level, "e1")
         seen.append(table.slots.get(KEYS[0]))
     assert seen == expected
-
-
-async def test_a_cancelled_pass_leaves_every_write_tracked() -> None:
-    """Intent is recorded before sending: a pass cut short still gets released afterwards."""
-
-    class Hanging(SlotTable):
-        hang = True
-
-        async def _op(self, op: str, point: OverridePoint, value: PointValue | None) -> Outcome:
-            if op == "write" and self.hang:
-                self.slots[point.key] = value  # the controller took it...
-                await asyncio.Event().wait()  # ...but the confirmation never comes
-            return await super()._op(op, point, value)
-
-    writer = Hanging()
-    controller = ShedController(_points(), writer, clock=lambda: NOW)
-    task = asyncio.create_task(controller.apply_level(1, "e1"))
-    await asyncio.sleep(0.01)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert {s.status for s in controller.states()} == {PointStatus.PENDING}
-    assert all(s.holds_override for s in controller.states())
-
-    writer.hang = False  # the network answers again
-    report = await controller.release_all()
-    assert sorted(report.released) == sorted(KEYS)
-    assert set(writer.slots.values()) == {None}
-
-
-async def test_the_pass_deadline_fails_only_what_did_not_finish() -> None:
-    class OneSlow(SlotTable):
-        async def _op(self, op: str, point: OverridePoint, value: PointValue | None) -> Outcome:
-            if point.key == KEYS[1] and op == "write":
-                await asyncio.sleep(10)
-            return await super()._op(op, point, value)
-
-    writer = OneSlow()
-    controller = ShedController(_points(), writer, clock=lambda: NOW, pass_deadline=0.1)
-    report = await controller.apply_level(1, "e1")
-    assert sorted(report.written) == sorted([KEYS[0], KEYS[2]])
-    assert report.failed == (KEYS[1],)
-    slow = controller.state(KEYS[1])
-    assert slow.failure is FailureKind.OFFLINE
-    assert "0.1 s pass deadline" in (slow.detail or "")
-    assert slow.holds_override  # still tracked: the write may have landed
-
-
-class Gated(SlotTable):
-    """Every operation waits for ``gate``; counts operations in flight, routed ones apart."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.gate = asyncio.Event()
-        self.routed_in_flight = 0
-
-    async def _op(self, op: str, point: OverridePoint, value: PointValue | None) -> Outcome:
-        self.calls.append((op, point.key, value))
-        routed = is_routed(point.address)
-        self.in_flight += 1
-        self.routed_in_flight += routed
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        await self.gate.wait()
-        self.in_flight -= 1
-        self.routed_in_flight -= routed
-        self.slots[point.key] = value
-        return Outcome(ok=True, slot_value=value)
-
-
-def _many(addresses: list[str], per_device: int) -> list[OverridePoint]:
-    return [
-        OverridePoint(
-            address=address, object_type="analogValue", instance=instance, values=(78, 80, 82)
-        )
-        for address in addresses
-        for instance in range(per_device)
-    ]
-
-
-async def _until(condition: Callable[[], bool]) -> None:
-    for _ in range(1000):
-        if condition():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("condition never became true")
-
-
-def test_routed_addresses_are_told_apart() -> None:
-    assert is_routed("12345:2")
-    assert not is_routed("192.168.1.20")
-    assert not is_routed("192.168.1.20:47809")
-
-
-async def test_routed_points_go_first_then_controllers_take_turns() -> None:
-    def point(address: str, instance: int) -> OverridePoint:
-        return OverridePoint(
-            address=address, object_type="analogValue", instance=instance, values=(78, 80, 82)
-        )
-
-    points = [
-        point("127.0.0.2", 1),
-        point("127.0.0.2", 2),
-        point("127.0.0.2", 3),
-        point("12345:2", 1),
-        point("127.0.0.3", 1),
-        point("12345:2", 2),
-        point("127.0.0.3", 2),
-        point("7:0x10", 1),
-    ]
-    writer = SlotTable()
-    controller = ShedController(points, writer, clock=lambda: NOW)
-    report = await controller.apply_level(1, "e1")
-    assert sorted(report.written) == sorted(p.key for p in points)
-    started = [key for _, key, _ in writer.calls]
-    assert started == [
-        "12345:2/analog-value,1",
-        "7:16/analog-value,1",
-        "12345:2/analog-value,2",
-        "127.0.0.2/analog-value,1",
-        "127.0.0.3/analog-value,1",
-        "127.0.0.2/analog-value,2",
-        "127.0.0.3/analog-value,2",
-        "127.0.0.2/analog-value,3",
-    ]
-
-
-async def test_no_more_than_the_pool_is_in_flight() -> None:
-    points = _many([f"127.0.1.{n}" for n in range(1, 31)], per_device=10)
-    writer = Gated()
-    controller = ShedController(points, writer, clock=lambda: NOW)
-    task = asyncio.create_task(controller.apply_level(1, "e1"))
-    await _until(lambda: writer.in_flight == POOL_SIZE)
-    for _ in range(20):
-        await asyncio.sleep(0)
-    assert writer.max_in_flight == POOL_SIZE
-    assert len(writer.calls) == POOL_SIZE
-    writer.gate.set()
-    report = await task
-    assert len(report.written) == len(points) == len(writer.calls)
-    assert writer.max_in_flight == POOL_SIZE
-
-
-async def test_a_busy_trunk_leaves_workers_for_ip_controllers() -> None:
-    routed = _many([f"{n}:1" for n in range(1, 11)], per_device=10)
-    direct = _many([f"127.0.2.{n}" for n in range(1, 11)], per_device=10)
-    writer = Gated()
-    controller = ShedController(routed + direct, writer, clock=lambda: NOW)
-    task = asyncio.create_task(controller.apply_level(1, "e1"))
-    await _until(lambda: writer.in_flight == POOL_SIZE)
-    assert writer.routed_in_flight == ROUTED_WORKERS
-    assert writer.in_flight - writer.routed_in_flight == POOL_SIZE - ROUTED_WORKERS
-    writer.gate.set()
-    report = await task
-    assert len(report.written) == len(routed) + len(direct)
