@@ -7,9 +7,9 @@ namespace declarations as ``@xmlns`` attributes and openleadr's ``normalize_dict
 :func:`install` gives ``openleadr.messaging`` an ``xmltodict`` whose ``parse`` drops them, for
 the VTN's request handler and for any plain openleadr VEN run against it.
 
-In a test process the product's VEN patches the same name with its own equivalent fix. Both
-wrap the real ``xmltodict.parse`` (never each other) and give the same output, so whichever was
-installed last, every message parses the same; installing again is a no-op.
+The VEN under test patches nothing: it parses with its own functions (the product's
+``openadr/xml_compat.py``), so in a test process this is the only change to openleadr's parser,
+and it affects only openleadr's own code paths (the VTN's handler, a plain openleadr VEN).
 """
 
 from __future__ import annotations

@@ -96,8 +96,7 @@ def _event_message() -> str:
 
 
 def test_registration_reply_parses_to_plain_values() -> None:
-    xml_compat.install()
-    message_type, payload = messaging.parse_message(_registration_reply())
+    message_type, payload = xml_compat.parse_message(_registration_reply())
     assert message_type == "oadrCreatedPartyRegistration"
     # With the raw xmltodict 1.x tree this is a dict, and openleadr's client.run() fails.
     assert payload["requested_oadr_poll_freq"] == timedelta(seconds=7)
@@ -106,8 +105,7 @@ def test_registration_reply_parses_to_plain_values() -> None:
 
 
 def test_event_parses_identically_to_xmltodict_013() -> None:
-    xml_compat.install()
-    _, payload = messaging.parse_message(_event_message())
+    _, payload = xml_compat.parse_message(_event_message())
     event = payload["events"][0]
     assert event["event_descriptor"]["event_id"] == "e1"
     assert event["event_descriptor"]["modification_number"] == 3
@@ -120,26 +118,18 @@ def test_event_parses_identically_to_xmltodict_013() -> None:
 
 def test_empty_element_parses_to_none() -> None:
     # openleadr writes an empty <requestID xmlns="..."/>; 1.x adds its xmlns, 0.13 gives None.
-    xml_compat.install()
     message = messaging.create_message(
         "oadrResponse",
         response={"response_code": 200, "response_description": "OK", "request_id": None},
         ven_id="ven1",
     )
-    _, payload = messaging.parse_message(message)
+    _, payload = xml_compat.parse_message(message)
     assert "request_id" in payload["response"]
     assert payload["response"]["request_id"] is None
 
 
-def test_install_is_idempotent_and_leaves_xmltodict_alone() -> None:
-    xml_compat.install()
-    xml_compat.install()
-    assert messaging.xmltodict.parse is not xmltodict.parse
-    assert xmltodict.parse("<a>1</a>") == {"a": "1"}
-
-
 def test_without_the_fix_xmltodict_1_breaks_openleadr() -> None:
-    """Documents the break the fix exists for (the assertion flips with the installed version)."""
+    """Why the VEN parses with its own functions (flips with the installed xmltodict)."""
     messaging.xmltodict = xmltodict
     _, payload = messaging.parse_message(_registration_reply())
     broken = not isinstance(payload["requested_oadr_poll_freq"], timedelta)
@@ -147,7 +137,7 @@ def test_without_the_fix_xmltodict_1_breaks_openleadr() -> None:
 
 
 def test_library_still_adds_xmlns_attributes_from_xmltodict_1() -> None:
-    """What makes patch 1 necessary: once xmltodict stops it, the patch can go.
+    """What makes parse_xml necessary: once xmltodict stops it, openleadr's parser would do.
 
     1.x turns a text element that declares a namespace into ``{"@xmlns": ..., "#text": ...}``.
     """
@@ -165,7 +155,7 @@ def test_library_still_adds_xmlns_attributes_from_xmltodict_1() -> None:
 
 
 def test_library_still_parses_through_its_xmltodict_name() -> None:
-    """Patch 1 replaces ``openleadr.messaging.xmltodict``: parse_message must still use it."""
+    """The simulated VTN's fix replaces ``openleadr.messaging.xmltodict``: openleadr must use it."""
     lines, first = inspect.getsourcelines(messaging.parse_message)
     calls = [
         first + i
@@ -174,7 +164,7 @@ def test_library_still_parses_through_its_xmltodict_name() -> None:
     ]
     assert calls == [59]  # openleadr/messaging.py:59, as documented in xml_compat
     assert "utils.normalize_dict(message_payload)" in lines[61 - first]
-    assert messaging.xmltodict is xmltodict or messaging.xmltodict.parse is xml_compat.parse_xml
+    assert messaging.xmltodict is xmltodict or messaging.xmltodict.parse is openleadr_compat.parse
 
 
 def test_library_still_parses_vtn_requests_with_parse_message() -> None:
@@ -195,8 +185,8 @@ def test_library_still_forces_info_at_import() -> None:
     assert done.stdout.strip() == str(logging.INFO)
 
 
-async def test_building_a_client_installs_the_fixes() -> None:
-    """Nothing changes at import; ``create_client`` applies both runtime changes, idempotently."""
+async def test_building_a_client_resets_the_logger_and_patches_nothing() -> None:
+    """Nothing changes at import; ``create_client`` only gives the logger level back."""
     messaging.xmltodict = xmltodict
     logging.getLogger("openleadr").setLevel(logging.INFO)
 
@@ -207,24 +197,15 @@ async def test_building_a_client_installs_the_fixes() -> None:
     for _ in range(2):
         client = await create_client(settings, in_thread)
         await client.stop()
-        assert messaging.xmltodict.parse is xml_compat.parse_xml
+        assert messaging.xmltodict is xmltodict  # openleadr's parser is left as it is
         assert logging.getLogger("openleadr").level == logging.NOTSET
 
 
-@pytest.mark.parametrize("order", ["ven first", "vtn first"])
-def test_the_vtn_and_ven_fixes_agree_in_one_process(order: str) -> None:
-    """The simulated VTN's own fix and the product's patch the same name to the same effect."""
-    fixes = [xml_compat.install, openleadr_compat.install]
-    for install in fixes if order == "ven first" else fixes[::-1]:
-        install()
-        install()
+def test_the_simulated_vtn_parses_as_the_ven_does() -> None:
+    """The VTN's own fix to openleadr's parser gives exactly what the VEN's parser gives."""
     messages = [_registration_reply(), _event_message()]
-    last = messaging.xmltodict
-    results = [messaging.parse_message(message) for message in messages]
-    assert results == [xml_compat.parse_message(message) for message in messages]
-    for fix in (xml_compat.install, openleadr_compat.install):
-        fix()
-        assert [messaging.parse_message(message) for message in messages] == results
-    for fix in fixes if order == "ven first" else fixes[::-1]:
-        fix()
-    assert messaging.xmltodict is last
+    openleadr_compat.install()
+    openleadr_compat.install()
+    assert [messaging.parse_message(m) for m in messages] == [
+        xml_compat.parse_message(m) for m in messages
+    ]

@@ -41,10 +41,7 @@ from .errors import (
 from .event_exchange import Message, RunBlocking
 from .events import EventBook, OptType
 from .guard import check_body
-from .registration import RegistrationExchange, RegistrationInfo
-
-# RegistrationInfo is still imported from here too.
-__all__ = ["ClientListener", "RegistrationInfo", "VenClient"]
+from .registration import RegistrationExchange
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from openleadr import utils
 
-from . import xml_compat
-from .client import RegistrationInfo, VenClient
+from .client import VenClient
 from .errors import VtnCannotConnect, VtnTlsError
+from .registration import RegistrationInfo
 
 type RunBlocking = Callable[[Callable[[], Any]], Awaitable[Any]]
 
@@ -187,12 +187,10 @@ async def create_client(settings: VenSettings, run_blocking: RunBlocking) -> Ven
         raise VtnCannotConnect(
             f"The VTN URL must start with http:// or https://: {settings.vtn_url}"
         )
-    # The product's runtime changes to openleadr (listed in xml_compat), made here and not at
-    # import so that importing the core changes no library state. Its parser needs xmltodict
-    # 0.13's output; its import forces the "openleadr" logger to INFO (client.py:38: three lines
-    # per report sample), so the level goes back to the logging configuration. A level set with
+    # openleadr's import forces its logger to INFO (client.py:38: three lines per report
+    # sample); the level goes back to the logging configuration here, when a client is built,
+    # not at import, so that importing the core changes no library state. A level set with
     # Home Assistant's ``logger:`` stays: HA ignores setLevel on the loggers it configured.
-    xml_compat.install()
     logging.getLogger("openleadr").setLevel(logging.NOTSET)
     built: tuple[VenClient, ssl.SSLContext | None] = await run_blocking(lambda: _build(settings))
     client, context = built

@@ -20,9 +20,8 @@ from types import MappingProxyType
 from typing import Any
 
 from openleadr import enums, objects
-from openleadr.messaging import parse_message
 
-from .client import ClientListener, RegistrationInfo, VenClient
+from .client import ClientListener, VenClient
 from .errors import (
     VtnCannotConnect,
     VtnError,
@@ -41,6 +40,8 @@ from .factory import (
     validate,
     ven_fingerprint,
 )
+from .registration import RegistrationInfo
+from .xml_compat import parse_message
 
 __all__ = [
     "Backoff",

@@ -1,38 +1,29 @@
-"""openleadr 0.5.36 parsing under xmltodict 0.13 and 1.x alike; the product's one library patch.
+"""openleadr 0.5.36 messages parsed under xmltodict 0.13 and 1.x alike, without patching openleadr.
 
 openleadr pins ``xmltodict==0.13.0`` but Home Assistant 2026.x core integrations install 1.0.4.
 ``openleadr.messaging.parse_message`` (openleadr/messaging.py:59) calls ``xmltodict.parse(data,
 process_namespaces=True, ...)``; xmltodict 1.x then also reports each element's namespace
 declarations as ``@xmlns`` attributes, ``utils.normalize_dict`` (messaging.py:61) meets dicts
-where it expects plain values, and ``client.run()`` fails with a ``TypeError`` (client.py:166).
+where it expects plain values, and parsing fails or yields dicts for durations and ids.
 
 :func:`parse_xml` and :func:`parse_message` drop the namespace declarations, which gives the
-values 0.13 gave, under any version and without touching the library; the VEN's receive path
-(``decoding.py``) uses them.
+values 0.13 gave under any version. The VEN never calls openleadr's own parser: the receive path
+(``decoding.py``) uses :func:`parse_xml`, the client's request path is its own
+(``client.py``), and the reports it sends are read back with :func:`parse_message` (``ven.py``).
+So no library object is patched at runtime; ``tests/openadr/test_xml_compat.py`` fails when the
+library's behaviour that makes this necessary changes.
 
-Every change the product makes to a library object at runtime, listed here on purpose
-(``tests/openadr/test_xml_compat.py`` fails when a library changes under one of them):
-
-1. ``openleadr.messaging.xmltodict`` is replaced by :data:`_PATCHED`, the real module with
-   ``parse`` wrapped by :func:`parse_xml`, so openleadr's own ``parse_message`` works too (the
-   VEN still calls it to read back the reports it sends, ``ven.py``; with :func:`parse_message`
-   there instead, this patch could go). Installed by :func:`install`, which
-   ``factory.create_client`` calls before building a client; idempotent, and other users of
-   xmltodict in the process are unaffected.
-2. The ``openleadr`` logger's level: openleadr forces INFO at import (client.py:38);
-   ``factory.create_client`` gives it back to the logging configuration (not a code patch).
-
-Everything else that adapts a library is a subclass override (``client.py``,
-``event_exchange.py``, ``bacnet/stack.py``), except ``modbus/meter.py``, which wraps one
-method of its own pymodbus client's protocol instance.
+What else adapts a library: openleadr forces its logger to INFO at import (client.py:38), and
+``factory.create_client`` gives the level back to the logging configuration (not a code patch);
+the rest are subclass overrides (``client.py``, ``registration.py``, ``event_exchange.py``,
+``bacnet/stack.py``), except ``modbus/meter.py``, which wraps one method of its own pymodbus
+client's protocol instance.
 """
 
 from __future__ import annotations
 
-import types
 from typing import Any
 
-import openleadr.messaging
 import xmltodict
 from openleadr import utils
 from openleadr.messaging import NAMESPACES
@@ -72,18 +63,3 @@ def parse_message(data: str | bytes) -> tuple[str, dict[str, Any]]:
     tree = parse_xml(data, process_namespaces=True, namespaces=NAMESPACES)
     message_type, payload = tree["oadrPayload"]["oadrSignedObject"].popitem()
     return str(message_type), utils.normalize_dict(payload)
-
-
-# A module-like object: the real module's attributes, with ``parse`` replaced.
-_PATCHED = types.SimpleNamespace(**{**vars(xmltodict), "parse": parse_xml})
-
-
-def install() -> None:
-    """Point openleadr's message parser at :func:`parse_xml` (patch 1 above).
-
-    Idempotent and cheap enough to call on every set-up. A simulated VTN in the same process
-    installs its own equivalent fix on the same name; both wrap the real ``xmltodict.parse``
-    and give the same output, so the last one installed makes no difference.
-    """
-    if openleadr.messaging.xmltodict is not _PATCHED:
-        openleadr.messaging.xmltodict = _PATCHED
