@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from custom_components.loadshed_ven.engine.event_history import KEPT, EventHistory
+from custom_components.loadshed_ven.engine.event_history import KEPT, EventHistory, EventStatus
 from custom_components.loadshed_ven.engine.event_plan import EventPlan, Segment
 from custom_components.loadshed_ven.engine.schedule import Schedule
 
@@ -98,3 +98,26 @@ def test_remembering_again_makes_an_event_the_most_recent() -> None:
     seen = history(plan("a"), plan("b"))
     seen.remember(plan("a"))
     assert [v.event_id for v in seen.recent(T0, 5)] == ["b", "a"]
+
+
+def test_only_scheduled_and_active_events_are_open() -> None:
+    """Open means an operator can still opt out of it."""
+    assert {status for status in EventStatus if status.open} == {
+        EventStatus.SCHEDULED,
+        EventStatus.ACTIVE,
+    }
+    assert [str(status) for status in EventStatus] == [
+        "scheduled",
+        "active",
+        "completed",
+        "cancelled",
+        "opted_out",
+    ]  # entity states and translations: the values never change
+
+
+def test_marking_an_unknown_event_changes_nothing() -> None:
+    seen = history(plan("known"))
+    seen.mark_cancelled("unknown")
+    seen.mark_ended("unknown", T0)
+    assert "unknown" not in seen
+    assert [v.event_id for v in seen.recent(T0, 5)] == ["known"]

@@ -148,3 +148,21 @@ async def test_retry_failed_can_be_limited_to_some_points() -> None:
     assert controller.state(ANALOG.key).status is PointStatus.FAILED
     report = await controller.retry_failed()
     assert report.written == (ANALOG.key,)
+
+
+def test_a_retry_of_a_record_settled_meanwhile_is_ignored() -> None:
+    """A pass may settle a record while its retry runs: the retry's outcome must not revive it."""
+    schedule = RetrySchedule()
+    schedule.sync({"a@10": False}, 0.0, BACKOFF)
+    schedule.sync({}, 5.0, BACKOFF)  # settled by a pass before the retry ended
+    schedule.retried({"a@10": False}, {"a@10"}, 10.0, BACKOFF)
+    assert "a@10" not in schedule
+    assert schedule.next_due() is None
+
+
+def test_a_record_its_retry_settled_is_dropped() -> None:
+    schedule = RetrySchedule()
+    schedule.sync({"a@10": False, "b@10": False}, 0.0, BACKOFF)
+    schedule.retried({"b@10": False}, {"a@10", "b@10"}, 10.0, BACKOFF)
+    assert "a@10" not in schedule
+    assert schedule.due_at("b@10") == 30.0  # still failing: 20 s later

@@ -288,6 +288,12 @@ def test_blank_names_are_none(name: str | None) -> None:
     assert av(name=name).name is None
 
 
+def test_a_point_is_named_to_people_by_its_name_else_its_object() -> None:
+    assert av(name="Zone setpoint").label == "Zone setpoint"
+    unnamed = av(name=None)
+    assert unnamed.label == f"{unnamed.object_type} {unnamed.instance}"
+
+
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [

@@ -54,7 +54,7 @@ class EventHistory:
     """Every event seen recently, most recent last, and how each looks now."""
 
     def __init__(self, schedule: Schedule, opted_out: AbstractSet[str]) -> None:
-        """``schedule`` and ``opted_out`` are the runtime's own, read as they change."""
+        """``schedule`` and ``opted_out`` are the VEN's own, read as they change."""
         self._schedule = schedule
         self._opted_out = opted_out
         self._plans: dict[str, EventPlan] = {}
