@@ -45,7 +45,7 @@ RECENT_EVENTS: Final = 20
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: LoadshedConfigEntry
 ) -> dict[str, Any]:
-    """Return the entry's redacted settings and the runtime's state."""
+    """Return the entry's redacted settings and what the VEN is doing now."""
     data = entry.runtime_data
     view = data.current_event()
     return {

@@ -2,8 +2,9 @@
 
 Each issue is raised while its condition holds and deleted as soon as it no longer does, so the
 Repairs dashboard always shows what the building needs now. The conditions are re-checked on
-every runtime update (every pass, every retry, every connection change) and on a slow tick, which
-also catches failures that change no state (a registration refused again and again).
+every state update the coordinator pushes (every pass, retry and connection change) and on a
+slow tick, which also catches failures that change no state (a registration refused again and
+again).
 """
 
 from __future__ import annotations

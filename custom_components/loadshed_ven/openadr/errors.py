@@ -1,7 +1,7 @@
 """Errors raised by the OpenADR VEN adapter, and the mapping from transport failures to them.
 
 Every failure the VTN side can cause is one of four kinds, so the config flow can show a precise
-message and the runtime can log a readable reason:
+message and the integration can log a readable reason:
 
 * :class:`VtnCannotConnect` - nothing usable answered (refused, timed out, wrong URL path).
 * :class:`VtnTlsError` - the TLS handshake, a certificate, a key or an authorisation failed.
