@@ -86,13 +86,10 @@ class EntrySettings:
     @classmethod
     def parse(cls, data: Mapping[str, Any]) -> Self:
         """Parse an entry's data. Pure, but slow for thousands of points: run it off the loop."""
-        address, port, instance, routes = bacnet_interface(data)
         entity_id = data.get(CONF_METER_ENTITY)
         from_entity = data.get(CONF_METER_SOURCE) == METER_SOURCE_ENTITY
         return cls(
-            interface=LocalInterface(
-                address=address, port=port, device_instance=instance, routes=routes
-            ),
+            interface=bacnet_interface(data),
             points=tuple(points(data)),
             policy=policy(data),
             act_on_test_events=act_on_test_events(data),
@@ -267,13 +264,13 @@ def meter_interval(data: Mapping[str, Any]) -> timedelta:
     return timedelta(seconds=float(data.get(CONF_METER_INTERVAL, DEFAULT_METER_INTERVAL)))
 
 
-def bacnet_interface(data: Mapping[str, Any]) -> tuple[str, int, int, dict[int, str]]:
-    """(ip/prefix, UDP port, device instance, routes) of the local BACnet stack."""
-    return (
-        parse_interface(str(data[CONF_INTERFACE])),
-        int(data[CONF_PORT]),
-        int(data[CONF_DEVICE_INSTANCE]),
-        parse_routes(data.get(CONF_ROUTERS)),
+def bacnet_interface(data: Mapping[str, Any]) -> LocalInterface:
+    """Where the local BACnet stack listens, and the routes it knows."""
+    return LocalInterface(
+        address=parse_interface(str(data[CONF_INTERFACE])),
+        port=int(data[CONF_PORT]),
+        device_instance=int(data[CONF_DEVICE_INSTANCE]),
+        routes=parse_routes(data.get(CONF_ROUTERS)),
     )
 
 

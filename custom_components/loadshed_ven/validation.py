@@ -24,7 +24,6 @@ from .bacnet import (
     BacnetOverrideWriter,
     BacnetStackError,
     InterfaceConflictError,
-    LocalInterface,
     PortInUseError,
 )
 from .bacnet import check_port_free as _check_port_free
@@ -178,14 +177,9 @@ def validate_bacnet(user_input: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _interface(data: Mapping[str, Any]) -> LocalInterface:
-    address, port, instance, routes = settings.bacnet_interface(data)
-    return LocalInterface(address=address, port=port, device_instance=instance, routes=routes)
-
-
 async def check_port_free(hass: HomeAssistant, bacnet: Mapping[str, Any]) -> None:
     """The UDP port is free, or already held by this integration's own shared stack."""
-    interface = _interface(bacnet)
+    interface = settings.bacnet_interface(bacnet)
     running = stack_registry(hass).running(interface)
     if running is not None:
         # Our own stack already runs there: entries share it, but only with one identity.
@@ -258,7 +252,7 @@ async def unreachable_points(
     """Read every point once; describe the ones that did not answer."""
     registry = stack_registry(hass)
     try:
-        handle = await registry.acquire(_interface(data))
+        handle = await registry.acquire(settings.bacnet_interface(data))
     except (BacnetStackError, InterfaceConflictError) as err:
         return [f"BACnet stack: {err}"]
     try:
