@@ -11,7 +11,23 @@ from custom_components.loadshed_ven.engine.points import OverridePoint, PointVal
 NOW = datetime(2026, 7, 1, 18, 0, tzinfo=UTC)
 
 
-class SlotTable:
+class OperationWriter:
+    """An in-memory override writer: write, release and read all go to one ``_op``."""
+
+    async def _op(self, op: str, point: OverridePoint, value: PointValue | None) -> Outcome:
+        raise NotImplementedError
+
+    async def write(self, point: OverridePoint, value: PointValue) -> Outcome:
+        return await self._op("write", point, value)
+
+    async def release(self, point: OverridePoint) -> Outcome:
+        return await self._op("release", point, None)
+
+    async def read(self, point: OverridePoint) -> Outcome:
+        return await self._op("read", point, None)
+
+
+class SlotTable(OperationWriter):
     """Priority slots per point key, plus fault switches. Stands in for the controllers."""
 
     def __init__(self) -> None:
@@ -38,15 +54,6 @@ class SlotTable:
         return Outcome(
             ok=True, slot_value=self.slots.get(point.key), owner_priority=self.others.get(point.key)
         )
-
-    async def write(self, point: OverridePoint, value: PointValue) -> Outcome:
-        return await self._op("write", point, value)
-
-    async def release(self, point: OverridePoint) -> Outcome:
-        return await self._op("release", point, None)
-
-    async def read(self, point: OverridePoint) -> Outcome:
-        return await self._op("read", point, None)
 
 
 def sample_points() -> list[OverridePoint]:

@@ -39,6 +39,7 @@ from custom_components.loadshed_ven.engine.schedule import (
 from custom_components.loadshed_ven.engine.shed import ShedController, ShedPolicy
 
 from .fuzz_strategies import MISSING, T0, event_payloads, junk, openleadr_events, seconds
+from .shed_helpers import OperationWriter
 
 ERROR_MAX_CHARS = 300  # rejection reasons are shown to people and logged per poll
 UINT32_MAX = 2**32 - 1
@@ -156,7 +157,7 @@ POINTS = [
 CONFIGURED = {p.key: p for p in POINTS}
 
 
-class RecordingWriter:
+class RecordingWriter(OperationWriter):
     """The engine's port as a slot table that records every operation and can misbehave."""
 
     def __init__(self, misbehaving: Mapping[str, str]) -> None:
@@ -174,15 +175,6 @@ class RecordingWriter:
         if op != "read":
             self.slots[point.key] = value
         return Outcome(ok=True, slot_value=self.slots.get(point.key))
-
-    async def write(self, point: OverridePoint, value: PointValue) -> Outcome:
-        return await self._op("write", point, value)
-
-    async def release(self, point: OverridePoint) -> Outcome:
-        return await self._op("release", point, None)
-
-    async def read(self, point: OverridePoint) -> Outcome:
-        return await self._op("read", point, None)
 
 
 def check_ops(ops: Iterable[tuple[str, OverridePoint, PointValue | None]]) -> None:

@@ -18,6 +18,7 @@ from custom_components.loadshed_ven.engine.retries import Backoff, RetrySchedule
 from custom_components.loadshed_ven.engine.shed import ShedController
 
 from .ledger_helpers import ANALOG, MULTI, NOW
+from .shed_helpers import OperationWriter
 
 # ---- retries ----------------------------------------------------------------------------
 
@@ -83,7 +84,7 @@ def test_refused_record_waits_the_cap_between_retries_and_others_keep_their_time
 # ---- the controller's persistence hooks -------------------------------------------------
 
 
-class Slots:
+class Slots(OperationWriter):
     """Priority slots per point key; records the order of hook calls and BACnet operations."""
 
     def __init__(self, log: list[str]) -> None:
@@ -98,15 +99,6 @@ class Slots:
         if op != "read":
             self.slots[point.key] = value
         return Outcome(ok=True, slot_value=self.slots.get(point.key))
-
-    async def write(self, point: OverridePoint, value: PointValue) -> Outcome:
-        return await self._op("write", point, value)
-
-    async def release(self, point: OverridePoint) -> Outcome:
-        return await self._op("release", point, None)
-
-    async def read(self, point: OverridePoint) -> Outcome:
-        return await self._op("read", point, None)
 
 
 async def test_intent_is_recorded_before_the_write_goes_out() -> None:

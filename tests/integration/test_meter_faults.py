@@ -89,22 +89,30 @@ async def test_meter_refuses_implausible_reading(
     assert len(_ours(caplog, "meter data recovered")) == 1
 
 
-async def test_entity_meter_refuses_implausible_reading(
-    hass: HomeAssistant, building: SimBuilding, caplog: pytest.LogCaptureFixture
-) -> None:
+async def _entity_meter_entry(
+    hass: HomeAssistant, building: SimBuilding, **data: object
+) -> tuple[MockConfigEntry, str]:
+    """An entry whose meter is ``sensor.main_power`` (now 640 kW), set up; and its meter sensor."""
     hass.states.async_set("sensor.main_power", "640", {"unit_of_measurement": "kW"})
-    data = {
+    entry_values = {
         **entry_data(building),
         "meter_source": "entity",
         "meter_entity": "sensor.main_power",
-        "max_kw": 1000.0,
+        **data,
     }
-    entry = MockConfigEntry(domain=DOMAIN, title=VEN_NAME, data=data)
+    entry = MockConfigEntry(domain=DOMAIN, title=VEN_NAME, data=entry_values)
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     meter = entity_id(hass, entry, "sensor", "meter_power")
     assert float(state_of(hass, meter)) == 640.0
+    return entry, meter
+
+
+async def test_entity_meter_refuses_implausible_reading(
+    hass: HomeAssistant, building: SimBuilding, caplog: pytest.LogCaptureFixture
+) -> None:
+    entry, meter = await _entity_meter_entry(hass, building, max_kw=1000.0)
 
     hass.states.async_set("sensor.main_power", "1.5", {"unit_of_measurement": "MW"})
     await wait_for(lambda: state_of(hass, meter) == STATE_UNAVAILABLE, what="meter unavailable")
@@ -121,19 +129,11 @@ async def test_entity_meter_follows_its_source_without_polling(
     hass: HomeAssistant, building: SimBuilding
 ) -> None:
     """A meter taken from another entity changes with it at once, not at the next poll."""
-    hass.states.async_set("sensor.main_power", "640", {"unit_of_measurement": "kW"})
-    data = {
-        **entry_data(building),
-        "meter_source": "entity",
-        "meter_entity": "sensor.main_power",
-        "meter_interval": 3600,  # a poll would come an hour later
-    }
-    entry = MockConfigEntry(domain=DOMAIN, title=VEN_NAME, data=data)
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    meter = entity_id(hass, entry, "sensor", "meter_power")
-    assert float(state_of(hass, meter)) == 640.0
+    entry, meter = await _entity_meter_entry(
+        hass,
+        building,
+        meter_interval=3600,  # a poll would come an hour later
+    )
     loaded: LoadshedData = entry.runtime_data
     assert loaded.meter.update_interval is None  # nothing polls it
 
