@@ -2,6 +2,8 @@
 
 python -m sim                                 start the building, keep running (Ctrl-C stops)
 python -m sim --keep-listed 5m --digit-ids    ... with a VTN that behaves like many in the field
+python -m sim --remote-devices 3 --routed-ip-devices 3   ... plus controllers behind a BBMD
+                                              and behind a BACnet/IP-to-BACnet/IP router
 python -m sim event --level 1 --duration 10m  put an event on the running building's VTN
 python -m sim list | reports | opts | status
 python -m sim modify EVENT_ID --level 2       python -m sim cancel EVENT_ID
@@ -88,6 +90,10 @@ async def _run(args: argparse.Namespace) -> None:
         vtn_port=args.vtn_port,
         meter_port=args.meter_port,
         poll_interval=timedelta(seconds=args.poll),
+        remote_devices=args.remote_devices,
+        bbmd_ip=args.bbmd_ip,
+        routed_ip_devices=args.routed_ip_devices,
+        ip_router_ip=args.ip_router_ip,
     )
     building = SimBuilding(config)
     _configure_vtn(building.vtn, args)
@@ -145,6 +151,29 @@ def _parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--base-ip", default=defaults.base_ip, help="first controller's address")
         p.add_argument("--router-ip", default=defaults.router_ip, help="the MS/TP router's address")
+        p.add_argument(
+            "--remote-devices",
+            type=int,
+            default=defaults.remote_devices,
+            help="controllers on another subnet, reached only through a BBMD (default none)",
+        )
+        p.add_argument(
+            "--bbmd-ip",
+            default=defaults.bbmd_ip,
+            help="the BBMD's address (port 47807); the remote controllers' addresses follow it",
+        )
+        p.add_argument(
+            "--routed-ip-devices",
+            type=int,
+            default=defaults.routed_ip_devices,
+            help="controllers on network 2000 behind a BACnet/IP router (default none)",
+        )
+        p.add_argument(
+            "--ip-router-ip",
+            default=defaults.ip_router_ip,
+            help="the BACnet/IP router's address; its far side and controllers (2000:<ip>) "
+            "follow it",
+        )
         p.add_argument("--vtn-port", type=int, default=defaults.vtn_port)
         p.add_argument("--meter-port", type=int, default=defaults.meter_port)
         p.add_argument("--control-port", type=int, default=DEFAULT_CONTROL_PORT)

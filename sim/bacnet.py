@@ -40,6 +40,9 @@ from sim.bacnet_objects import (
     virtual_port,
     wait_until_bound,
 )
+from sim.bbmd import SimRemoteSite
+from sim.ip_ranges import ip_range
+from sim.ip_router import SimRoutedIpSite
 
 __all__ = [
     "InFlightGauge",
@@ -105,16 +108,8 @@ class SimBacnetRouter:
             await close_application(app)
 
 
-def _ip_range(base_ip: str, count: int) -> list[str]:
-    """``count`` consecutive loopback addresses from ``base_ip``, skipping .0 and .255 hosts."""
-    addresses: list[str] = []
-    current = ipaddress.IPv4Address(base_ip)
-    while len(addresses) < count:
-        if current.packed[3] not in (0, 255):
-            check_loopback(str(current))
-            addresses.append(str(current))
-        current += 1
-    return addresses
+def _next_ip(ip: str) -> str:
+    return ip_range(str(ipaddress.IPv4Address(ip) + 1), 1)[0]
 
 
 def _raise_first(results: list[Any]) -> None:
@@ -130,6 +125,12 @@ class SimBacnetNetwork:
     127.77.1.1); routed ones are ``<network>:2``, ``<network>:3``, ... behind the router at
     ``router_ip``. Device instances count up from ``first_device_instance`` (IP first, then
     routed); the router takes the next instance after the last controller.
+
+    Optionally (off by default) the building also has ``remote_devices`` controllers on
+    another "subnet" reached only through a BBMD at ``bbmd_ip`` (:mod:`sim.bbmd`), and
+    ``routed_ip_devices`` controllers on network ``routed_ip_network`` behind a BACnet/IP
+    router at ``ip_router_ip`` (:mod:`sim.ip_router`). Their addresses follow the BBMD's and
+    the router's (the router's far side takes the next one), their instances the others'.
     """
 
     def __init__(
@@ -142,6 +143,11 @@ class SimBacnetNetwork:
         network: int = 12345,
         first_device_instance: int = 1001,
         duplicate_window: float = DEFAULT_DUPLICATE_WINDOW,
+        remote_devices: int = 0,
+        bbmd_ip: str = "127.2.0.1",
+        routed_ip_devices: int = 0,
+        ip_router_ip: str = "127.3.0.1",
+        routed_ip_network: int = 2000,
     ) -> None:
         """Plan addresses and instances; nothing binds until :meth:`start`.
 
@@ -149,7 +155,7 @@ class SimBacnetNetwork:
         """
         if ip_devices < 0 or not 0 <= routed_devices <= MAX_MSTP_MAC - 1:
             raise ValueError(f"need ip_devices >= 0 and 0 <= routed_devices <= {MAX_MSTP_MAC - 1}")
-        ips = _ip_range(base_ip, ip_devices)
+        ips = ip_range(base_ip, ip_devices)
         if routed_devices and router_ip in ips:
             raise ValueError(f"router_ip {router_ip} collides with a controller address")
         self.network = network
@@ -175,13 +181,47 @@ class SimBacnetNetwork:
             else None
         )
         self._router_ip = router_ip
+        first_remote = instance + 1
+        self.remote: SimRemoteSite | None = None
+        if remote_devices:
+            self.remote = SimRemoteSite(
+                bbmd_ip,
+                remote_devices,
+                base_ip=_next_ip(bbmd_ip),
+                first_device_instance=first_remote,
+                duplicate_window=duplicate_window,
+            )
+        self.routed_ip: SimRoutedIpSite | None = None
+        if routed_ip_devices:
+            far_ip = _next_ip(ip_router_ip)
+            self.routed_ip = SimRoutedIpSite(
+                ip_router_ip,
+                routed_ip_devices,
+                far_ip=far_ip,
+                base_ip=_next_ip(far_ip),
+                network=routed_ip_network,
+                first_device_instance=first_remote + remote_devices + 1,
+                duplicate_window=duplicate_window,
+            )
         self._by_address = {d.address: d for d in self.devices}
+        self._extra = [d for site in self._sites for d in site.devices]
+        for ip_device in self.remote.devices if self.remote else []:
+            self._by_address[ip_device.address] = ip_device
+        if self.routed_ip is not None:
+            for address, routed in zip(
+                self.routed_ip.addresses, self.routed_ip.devices, strict=True
+            ):
+                self._by_address[address] = routed
         self._listeners: list[ChangeListener] = []
         self._running = False
         self.in_flight = InFlightGauge()  # across all controllers
-        for device in self.devices:
+        for device in [*self.devices, *self._extra]:
             device.add_listener(self._notify)
             device._gauges.append(self.in_flight)
+
+    @property
+    def _sites(self) -> list[SimRemoteSite | SimRoutedIpSite]:
+        return [site for site in (self.remote, self.routed_ip) if site is not None]
 
     @property
     def router_address(self) -> str | None:
@@ -204,7 +244,7 @@ class SimBacnetNetwork:
         return [d for d in self.devices if d.routed]
 
     def device(self, address: str) -> SimBacnetDevice:
-        """Find a controller by the address a client uses: ``"127.0.0.5"`` or ``"12345:3"``."""
+        """Find a controller by client address: ``127.0.0.5``, ``12345:3``, ``2000:127.3.1.2``."""
         key = address.removesuffix(f":{BACNET_PORT}") if "." in address else address
         try:
             return self._by_address[key]
@@ -221,7 +261,7 @@ class SimBacnetNetwork:
 
     def overridden_points(self) -> int:
         """Number of points, across all controllers, holding any non-NULL priority slot."""
-        return sum(d.overridden_points() for d in self.devices)
+        return sum(d.overridden_points() for d in [*self.devices, *self._extra])
 
     async def start(self) -> None:
         """Start the router (if any) and every controller; on failure nothing stays running."""
@@ -240,6 +280,8 @@ class SimBacnetNetwork:
                 *(d._ready() for d in self.devices), return_exceptions=True
             )
             _raise_first(results)
+            for site in self._sites:
+                await site.start()
         except BaseException:
             await self.stop()
             raise
@@ -249,6 +291,8 @@ class SimBacnetNetwork:
         if not self._running:
             return
         self._running = False
+        for site in self._sites:
+            await site.stop()
         await asyncio.gather(*(d.stop() for d in self.devices))
         if self._router is not None:
             await self._router.stop()

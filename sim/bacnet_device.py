@@ -10,15 +10,20 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from bacpypes3.app import Application
-
-from sim.bacnet_faults import DEFAULT_DUPLICATE_WINDOW, FaultyServiceAccessPoint, InFlightGauge
+from sim.bacnet_faults import (
+    DEFAULT_DUPLICATE_WINDOW,
+    FaultyApplication,
+    FaultyServiceAccessPoint,
+    InFlightGauge,
+)
 from sim.bacnet_objects import (
+    MODEL_NAME,
     PRIORITY_SLOTS,
     ObjectRef,
     PointValue,
     SimBacnetError,
     build_application,
+    build_extras,
     build_points,
     check_free,
     check_loopback,
@@ -56,6 +61,11 @@ class SimBacnetDevice:
     (client address, invoke ID) answered less than ``duplicate_window`` seconds ago gets
     the same answer again and is not executed (``duplicates_answered`` counts them);
     0 turns it off.
+
+    Besides its three commandable points it holds sensors and outputs a site survey finds
+    (:data:`sim.bacnet_objects.EXTRA_IDS`). Service faults for discovery:
+    ``refuse_object_list`` aborts reading the object list whole (segmentation not
+    supported), ``refuse_rpm`` rejects ReadPropertyMultiple.
     """
 
     def __init__(
@@ -72,6 +82,8 @@ class SimBacnetDevice:
         self.name = f"Sim Controller {instance}"
         self.latency: float = 0.0
         self.offline: bool = False
+        self.refuse_object_list: bool = False
+        self.refuse_rpm: bool = False
         self.duplicate_window = duplicate_window
         self.duplicates_answered = 0
         self._vlan_name = vlan_name
@@ -106,14 +118,14 @@ class SimBacnetDevice:
             port = ip_port(self.address)
         else:
             port = virtual_port(self._network, self._mac, self._vlan_name, 1)
-        device = device_object(self.instance, self.name)
+        device = device_object(self.instance, self.name, MODEL_NAME)
         points = build_points()
         for point in points:
             point._on_change = self._notify
         self._points = {str(p.objectIdentifier): p for p in points}
-        app = Application()
+        app = FaultyApplication(self)
         asap = FaultyServiceAccessPoint(device, app.device_info_cache, self)
-        self._app = build_application(app, asap, [device, port, *points])
+        self._app = build_application(app, asap, [device, port, *points, *build_extras()])
 
     async def _ready(self) -> None:
         try:

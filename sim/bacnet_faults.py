@@ -2,17 +2,22 @@
 
 :class:`FaultyServiceAccessPoint` sits where bacpypes3's application service access point does
 and applies the controller's run-time faults (offline, latency) and its duplicate-request
-detection; :class:`InFlightGauge` counts the requests held for latency.
+detection; :class:`FaultyApplication` refuses services a small controller lacks (reading the
+whole object list, ReadPropertyMultiple); :class:`InFlightGauge` counts the requests held for
+latency.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any, Protocol
+from typing import Any, Protocol, override
 
 from bacpypes3.apdu import AbortPDU, ComplexAckPDU, ErrorPDU, RejectPDU, SimpleAckPDU
+from bacpypes3.app import Application
 from bacpypes3.appservice import ApplicationServiceAccessPoint
+from bacpypes3.basetypes import PropertyIdentifier
 from bacpypes3.comm import Client
+from bacpypes3.errors import UnrecognizedService
 from bacpypes3.pdu import PDU
 
 # How long a controller remembers its answer to a (client address, invoke ID), in seconds.
@@ -125,3 +130,58 @@ class FaultyServiceAccessPoint(ApplicationServiceAccessPoint):  # type: ignore[m
         if kept is None or kept[0] <= time.monotonic():
             return None
         return kept[1]
+
+
+class ServiceFaults(Protocol):
+    """Which services the controller refuses, read at every request."""
+
+    refuse_object_list: bool
+    refuse_rpm: bool
+
+
+def _whole_object_list(reference: Any) -> bool:
+    return bool(
+        reference.propertyIdentifier == PropertyIdentifier.objectList
+        and reference.propertyArrayIndex is None
+    )
+
+
+class FaultyApplication(Application):  # type: ignore[misc]
+    """Application that can refuse services the way small controllers do.
+
+    ``refuse_object_list``: reading the object list whole is aborted with
+    segmentation-not-supported (the list does not fit one APDU and the controller cannot
+    segment), so a client must read its length and then each index. ``refuse_rpm``:
+    ReadPropertyMultiple is rejected as an unrecognized service.
+    """
+
+    def __init__(self, faults: ServiceFaults) -> None:
+        super().__init__()
+        self._faults = faults
+
+    @override
+    async def do_ReadPropertyRequest(self, apdu: Any) -> None:
+        """Abort a whole-object-list read while that fault is on."""
+        if self._faults.refuse_object_list and _whole_object_list(apdu):
+            await self._abort_segmentation(apdu)
+            return
+        await super().do_ReadPropertyRequest(apdu)
+
+    @override
+    async def do_ReadPropertyMultipleRequest(self, apdu: Any) -> None:
+        """Reject the service, or abort a request asking for the whole object list."""
+        if self._faults.refuse_rpm:
+            raise UnrecognizedService()
+        if self._faults.refuse_object_list and any(
+            _whole_object_list(ref)
+            for spec in apdu.listOfReadAccessSpecs
+            for ref in spec.listOfPropertyReferences
+        ):
+            await self._abort_segmentation(apdu)
+            return
+        await super().do_ReadPropertyMultipleRequest(apdu)
+
+    async def _abort_segmentation(self, request: Any) -> None:
+        # Raising SegmentationNotSupported would send an abort without the server flag,
+        # which clients (bacpypes3 too) drop as not theirs: send the server's abort.
+        await self.response(AbortPDU(True, reason="segmentationNotSupported", context=request))

@@ -1,7 +1,8 @@
 """Building blocks of the simulated BACnet controllers: points, ports, stack plumbing.
 
-The commandable points keep a real 16-slot priority array; the helpers at the end
-assemble, bind and completely close bacpypes3 applications.
+The commandable points keep a real 16-slot priority array; besides them a controller holds
+the sensors and outputs a site survey finds (:func:`build_extras`), with names, units and
+ranges. The helpers at the end assemble, bind and completely close bacpypes3 applications.
 
 Object identifiers are written the way BACnet tools print them: ``"analog-value,302"``.
 Tuples such as ``("analog-value", 302)`` are accepted everywhere and normalised to that
@@ -19,8 +20,8 @@ from typing import Any
 from bacpypes3.basetypes import BinaryPV, EngineeringUnits, PriorityValue
 from bacpypes3.comm import bind
 from bacpypes3.errors import PropertyError
-from bacpypes3.local.analog import AnalogValueObject
-from bacpypes3.local.binary import BinaryValueObject
+from bacpypes3.local.analog import AnalogInputObject, AnalogOutputObject, AnalogValueObject
+from bacpypes3.local.binary import BinaryInputObject, BinaryValueObject
 from bacpypes3.local.cmd import Commandable
 from bacpypes3.local.device import DeviceObject
 from bacpypes3.local.multistate import MultiStateValueObject
@@ -39,6 +40,22 @@ ZONE_COOLING_SETPOINT = "analog-value,302"
 SHED_ENABLE = "binary-value,1"
 FAN_SPEED_STAGE = "multi-state-value,1"
 POINT_IDS: tuple[str, ...] = (ZONE_COOLING_SETPOINT, SHED_ENABLE, FAN_SPEED_STAGE)
+# Objects a site survey finds besides the points above; the product never writes them.
+ZONE_TEMPERATURE = "analog-input,1"
+OUTSIDE_AIR_TEMPERATURE = "analog-input,2"
+DAMPER_COMMAND = "analog-output,3"  # analog-output,1 stays unknown: tests rely on that
+FAN_SPEED_COMMAND = "analog-output,2"
+OCCUPANCY = "binary-input,1"
+EXTRA_IDS: tuple[str, ...] = (
+    ZONE_TEMPERATURE,
+    OUTSIDE_AIR_TEMPERATURE,
+    DAMPER_COMMAND,
+    FAN_SPEED_COMMAND,
+    OCCUPANCY,
+)
+VENDOR_NAME = "Loadshed Sim Controls"
+MODEL_NAME = "SIM-VAV-100"  # the controllers' model
+INFRASTRUCTURE_MODEL = "SIM-NET-1"  # routers and BBMDs
 
 PRIORITY_SLOTS = 16
 BACNET_PORT = 47808
@@ -103,12 +120,14 @@ class SimMultiStateValue(_SimPoint, MultiStateValueObject):  # type: ignore[misc
     _required = ("priorityArray",)
 
 
-def device_object(instance: int, name: str) -> Any:
+def device_object(instance: int, name: str, model: str = INFRASTRUCTURE_MODEL) -> Any:
     """Build the device object of a simulated controller or router."""
     return DeviceObject(
         objectIdentifier=("device", instance),
         objectName=name,
         vendorIdentifier=VENDOR_ID,
+        vendorName=VENDOR_NAME,
+        modelName=model,
     )
 
 
@@ -152,15 +171,19 @@ def build_points() -> list[Any]:
         SimAnalogValue(
             objectIdentifier=ZONE_COOLING_SETPOINT,
             objectName="Zone Cooling Setpoint",
+            description="Occupied cooling setpoint of the zone",
             presentValue=72.0,
             relinquishDefault=72.0,
             units=EngineeringUnits.degreesFahrenheit,
+            minPresValue=55.0,  # advertised only: writes outside are not refused
+            maxPresValue=90.0,
             covIncrement=0.5,
             **status,
         ),
         SimBinaryValue(
             objectIdentifier=SHED_ENABLE,
             objectName="Shed Enable",
+            description="Demand response shed request",
             presentValue="inactive",
             relinquishDefault="inactive",
             **status,
@@ -168,6 +191,7 @@ def build_points() -> list[Any]:
         SimMultiStateValue(
             objectIdentifier=FAN_SPEED_STAGE,
             objectName="Fan Speed Stage",
+            description="Supply fan speed stage",
             presentValue=1,
             relinquishDefault=1,
             numberOfStates=3,
@@ -175,6 +199,59 @@ def build_points() -> list[Any]:
             **status,
         ),
     ]
+
+
+def build_extras() -> list[Any]:
+    """Create the objects besides the points: sensors (not commandable) and two outputs."""
+    status = {"statusFlags": [0, 0, 0, 0], "eventState": "normal", "outOfService": False}
+    sensors = [
+        (ZONE_TEMPERATURE, "Zone Temperature", "Space temperature sensor", 72.5),
+        (OUTSIDE_AIR_TEMPERATURE, "Outside Air Temperature", "Outside air sensor", 85.0),
+    ]
+    outputs = [
+        (DAMPER_COMMAND, "Outside Air Damper Command", "Outside air damper position", 20.0),
+        (FAN_SPEED_COMMAND, "Supply Fan Speed Command", "Supply fan VFD speed", 100.0),
+    ]
+    extras: list[Any] = [
+        AnalogInputObject(
+            objectIdentifier=oid,
+            objectName=name,
+            description=text,
+            presentValue=value,
+            units=EngineeringUnits.degreesFahrenheit,
+            minPresValue=-40.0,
+            maxPresValue=150.0,
+            covIncrement=0.5,
+            **status,
+        )
+        for oid, name, text, value in sensors
+    ]
+    extras += [
+        AnalogOutputObject(
+            objectIdentifier=oid,
+            objectName=name,
+            description=text,
+            presentValue=value,
+            relinquishDefault=value,
+            units=EngineeringUnits.percent,
+            minPresValue=0.0,
+            maxPresValue=100.0,
+            covIncrement=1.0,
+            **status,
+        )
+        for oid, name, text, value in outputs
+    ]
+    extras.append(
+        BinaryInputObject(
+            objectIdentifier=OCCUPANCY,
+            objectName="Zone Occupancy",
+            description="Occupancy sensor",
+            presentValue="active",
+            polarity="normal",
+            **status,
+        )
+    )
+    return extras
 
 
 def to_python(obj: Any, value: Any) -> PointValue:

@@ -33,6 +33,11 @@ class BuildingConfig:
     base_kw: float = 850.0
     kw_per_override: float = 1.5
     duplicate_window: float = DEFAULT_DUPLICATE_WINDOW
+    # Off by default: controllers behind a BBMD, and behind a BACnet/IP-to-BACnet/IP router.
+    remote_devices: int = 0
+    bbmd_ip: str = "127.2.0.1"
+    routed_ip_devices: int = 0
+    ip_router_ip: str = "127.3.0.1"
 
 
 class SimBuilding:
@@ -48,6 +53,10 @@ class SimBuilding:
             router_ip=cfg.router_ip,
             network=cfg.network,
             duplicate_window=cfg.duplicate_window,
+            remote_devices=cfg.remote_devices,
+            bbmd_ip=cfg.bbmd_ip,
+            routed_ip_devices=cfg.routed_ip_devices,
+            ip_router_ip=cfg.ip_router_ip,
         )
         self.meter = SimMeter(
             port=cfg.meter_port,
@@ -89,6 +98,24 @@ class SimBuilding:
         """Where each peer listens, for people and for the control API."""
         ip = [d.address for d in self.bacnet.devices if ":" not in d.address]
         routed = [d.address for d in self.bacnet.devices if ":" in d.address]
+        bacnet: dict[str, object] = {
+            "ip_devices": ip,
+            "routed_devices": routed,
+            "router": self.bacnet.router_address,
+            "network": self.config.network,
+            "objects": ["analog-value,302", "binary-value,1", "multi-state-value,1"],
+        }
+        if (remote := self.bacnet.remote) is not None:
+            bacnet["bbmd"] = {
+                "address": remote.bbmd.address,
+                "remote_devices": [d.address for d in remote.devices],
+            }
+        if (routed_ip := self.bacnet.routed_ip) is not None:
+            bacnet["ip_router"] = {
+                "address": routed_ip.router.ip,
+                "network": routed_ip.network,
+                "devices": routed_ip.addresses,
+            }
         return {
             "vtn_url": self.vtn.url,
             "meter": {
@@ -100,11 +127,5 @@ class SimBuilding:
                 "word_order": "big",
                 "kw": self.meter.current_kw(),
             },
-            "bacnet": {
-                "ip_devices": ip,
-                "routed_devices": routed,
-                "router": self.bacnet.router_address,
-                "network": self.config.network,
-                "objects": ["analog-value,302", "binary-value,1", "multi-state-value,1"],
-            },
+            "bacnet": bacnet,
         }

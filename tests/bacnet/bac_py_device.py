@@ -1,10 +1,13 @@
 """A BACnet controller served by bac-py, an implementation independent of bacpypes3.
 
 One device on one loopback address and an ephemeral UDP port, holding a commandable
-analog value (relinquish default 72.0) and a commandable binary value. Its broadcast
+analog value (relinquish default 72.0) and a commandable binary value, plus a sensor (not
+commandable) and a multi-state value, each with the names, units and ranges discovery reads
+(:data:`OBJECTS`). Its broadcast
 address is its own address, so its start-up I-Am (and any I-Am it answers a Who-Is with)
-goes back to itself, where bac-py drops it; every datagram it sends is recorded so that
-tests can assert none left 127.0.0.0/8.
+goes back to itself, where bac-py drops it, and to the addresses in ``broadcast_to`` (loopback
+has no broadcast: this stands in for the other stations of its subnet). Every datagram it
+sends is recorded so that tests can assert none left 127.0.0.0/8.
 """
 
 from __future__ import annotations
@@ -13,14 +16,28 @@ import ipaddress
 from typing import Any
 
 from bac_py import BACnetApplication, DefaultServerHandlers, DeviceConfig, DeviceObject
-from bac_py.objects.analog import AnalogValueObject
+from bac_py.objects.analog import AnalogInputObject, AnalogValueObject
 from bac_py.objects.base import BACnetObject
 from bac_py.objects.binary import BinaryValueObject
+from bac_py.objects.multistate import MultiStateValueObject
 from bac_py.transport.bip import BIPTransport
-from bac_py.types.enums import ObjectType, PropertyIdentifier
+from bac_py.types.enums import EngineeringUnits, ObjectType, PropertyIdentifier
 from bac_py.types.primitives import ObjectIdentifier
 
 RELINQUISH_DEFAULT = 72.0
+DEVICE_NAME = "bac-py controller"
+VENDOR_NAME = "bac-py test vendor"
+MODEL_NAME = "BACPY-1"
+# What discovery should find besides present values, as (object type, instance, name,
+# units, min, max, commandable, description); the objects below are built to match.
+OBJECTS: tuple[tuple[str, int, str, str | None, float | None, float | None, bool, str], ...] = (
+    ("analog-value", 302, "zone setpoint", "degrees-fahrenheit", 55.0, 90.0, True,
+     "zone cooling setpoint"),
+    ("binary-value", 1, "fan enable", None, None, None, True, "supply fan enable"),
+    ("analog-input", 1, "zone temperature", "degrees-fahrenheit", -40.0, 150.0, False,
+     "space sensor"),
+    ("multi-state-value", 4, "occupancy mode", None, 1.0, 3.0, False, "occupancy mode"),
+)  # fmt: skip
 LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
 
 
@@ -32,7 +49,7 @@ class BacPyController:
         self.ip = ip
         self.config = DeviceConfig(
             instance_number=device_instance,
-            name="bac-py controller",
+            name=DEVICE_NAME,
             interface=ip,
             port=0,
             broadcast_address=ip,
@@ -41,21 +58,53 @@ class BacPyController:
         )
         self.app = BACnetApplication(self.config)
         self.sent_to: list[tuple[str, int]] = []
+        self.broadcast_to: list[tuple[str, int]] = []
         device = DeviceObject(
             device_instance,
-            object_name="bac-py controller",
+            object_name=DEVICE_NAME,
             vendor_identifier=0,
+            vendor_name=VENDOR_NAME,
+            model_name=MODEL_NAME,
         )
         self.app.object_db.add(device)
+        fahrenheit = EngineeringUnits.DEGREES_FAHRENHEIT
         self.app.object_db.add(
             AnalogValueObject(
                 302,
                 commandable=True,
                 object_name="zone setpoint",
                 relinquish_default=RELINQUISH_DEFAULT,
+                units=fahrenheit,
+                min_pres_value=55.0,
+                max_pres_value=90.0,
+                description="zone cooling setpoint",
             )
         )
-        self.app.object_db.add(BinaryValueObject(1, commandable=True, object_name="fan enable"))
+        self.app.object_db.add(
+            BinaryValueObject(
+                1, commandable=True, object_name="fan enable", description="supply fan enable"
+            )
+        )
+        self.app.object_db.add(
+            AnalogInputObject(
+                1,
+                object_name="zone temperature",
+                present_value=73.5,
+                units=fahrenheit,
+                min_pres_value=-40.0,
+                max_pres_value=150.0,
+                description="space sensor",
+            )
+        )
+        self.app.object_db.add(
+            MultiStateValueObject(
+                4,
+                object_name="occupancy mode",
+                present_value=2,
+                number_of_states=3,
+                description="occupancy mode",
+            )
+        )
         DefaultServerHandlers(self.app, self.app.object_db, device).register()
 
     @property
@@ -84,7 +133,7 @@ class BacPyController:
         transport's own start for that call.
         """
         bind = BIPTransport.start
-        sent_to = self.sent_to
+        controller = self
 
         async def bind_and_record(bip: BIPTransport) -> None:
             await bind(bip)
@@ -92,8 +141,12 @@ class BacPyController:
             send = udp.sendto
 
             def record(data: bytes, addr: tuple[str, int]) -> None:
-                sent_to.append(addr)
-                send(data, addr)
+                targets = [addr]
+                if addr == (controller.broadcast_address, controller.port):
+                    targets += controller.broadcast_to
+                for target in targets:
+                    controller.sent_to.append(target)
+                    send(data, target)
 
             udp.sendto = record
 

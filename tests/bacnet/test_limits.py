@@ -15,6 +15,7 @@ from custom_components.loadshed_ven.bacnet import (
     BacnetStack,
     StackRegistry,
 )
+from custom_components.loadshed_ven.bacnet.limits import Throttle, trunk_network
 from custom_components.loadshed_ven.engine.overrides import FailureKind, Outcome
 from sim.bacnet import SimBacnetNetwork
 
@@ -237,6 +238,35 @@ async def test_check_points_lists_the_unreachable(
     }
     assert all(outcome.detail for _, outcome in problems)
     assert building.overridden_points() == 0  # checking never writes
+
+
+@pytest.mark.parametrize(
+    ("address", "network"),
+    [("23456:5", 23456), ("23456:0x0a0b", 23456), ("2000:10.1.2.5", None), ("10.1.2.5", None)],
+)
+def test_trunk_network(address: str, network: int | None) -> None:
+    assert trunk_network(address) == network
+
+
+async def test_ip_routed_devices_are_not_a_trunk() -> None:
+    """Behind a BACnet/IP-to-IP router each device gets its own slots, as a direct one does."""
+    throttle = Throttle(BacnetLimits(per_network=1))
+    async with (
+        throttle.slot("2000:10.1.2.5"),
+        throttle.slot("2000:10.1.2.6:47809"),
+        throttle.slot("2000:10.1.2.7"),
+    ):
+        pass  # all three held at once: no per-network limit of 1 applied
+    async with throttle.slot("23456:5"):
+        second = asyncio.create_task(_hold(throttle, "23456:6"))
+        await asyncio.sleep(0.05)
+        assert not second.done()  # the MS/TP trunk's one slot is taken
+    await asyncio.wait_for(second, 1)
+
+
+async def _hold(throttle: Throttle, address: str) -> None:
+    async with throttle.slot(address):
+        pass
 
 
 def test_limit_defaults() -> None:

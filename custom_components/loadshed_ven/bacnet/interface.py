@@ -19,6 +19,11 @@ from .errors import BacnetStackError, PortInUseError
 
 DEFAULT_PORT: Final = 47808
 MAX_DEVICE_INSTANCE: Final = 4194302
+DEFAULT_BBMD_PORT: Final = 47808
+DEFAULT_TTL: Final = 900
+MIN_TTL: Final = 30  # a BBMD keeps an entry TTL + 30 s; shorter TTLs only add traffic
+MAX_TTL: Final = 65535  # the BVLL field is 16 bits
+_LIMITED_BROADCAST: Final = ipaddress.IPv4Address("255.255.255.255")
 
 
 def _check_ipv4(text: str, what: str) -> ipaddress.IPv4Address:
@@ -30,6 +35,38 @@ def _check_ipv4(text: str, what: str) -> ipaddress.IPv4Address:
 
 
 @dataclass(frozen=True, kw_only=True)
+class BbmdRegistration:
+    """The BBMD to register with as a foreign device: its IPv4 ``address``, ``port`` and ``ttl``.
+
+    ``ttl`` (seconds, 30-65535) is how long the BBMD keeps the registration without renewal.
+    """
+
+    address: str
+    port: int = DEFAULT_BBMD_PORT
+    ttl: int = DEFAULT_TTL
+
+    def __post_init__(self) -> None:
+        """Validate; raises ValueError with a readable message."""
+        text = self.address.strip()
+        try:
+            ip = ipaddress.IPv4Address(text)
+        except ValueError:
+            raise ValueError(f"BBMD address '{self.address}' is not an IPv4 address") from None
+        if ip.is_unspecified or ip.is_multicast or ip == _LIMITED_BROADCAST:
+            raise ValueError(f"BBMD address {ip} is not a device address")
+        if isinstance(self.port, bool) or not 1 <= self.port <= 65535:
+            raise ValueError(f"BBMD port {self.port} is outside 1-65535")
+        if isinstance(self.ttl, bool) or not MIN_TTL <= self.ttl <= MAX_TTL:
+            raise ValueError(f"BBMD time-to-live {self.ttl} s is outside {MIN_TTL}-{MAX_TTL}")
+        object.__setattr__(self, "address", str(ip))
+
+    @property
+    def text(self) -> str:
+        """``ip:port``, as people and logs see it."""
+        return f"{self.address}:{self.port}"
+
+
+@dataclass(frozen=True, kw_only=True)
 class LocalInterface:
     """Where the local stack listens and how it identifies itself.
 
@@ -38,6 +75,8 @@ class LocalInterface:
     ephemeral port (devices answer the source port; no broadcasts are received).
     ``routes`` maps a remote network number to the IP of the router that reaches it.
     A request is retried ``apdu_retries`` times, each try waiting ``apdu_timeout_ms``.
+    ``bbmd`` makes the stack a foreign device registered with that BBMD: its broadcasts
+    (Who-Is, router discovery) then go through the BBMD instead of the local subnet.
     """
 
     address: str
@@ -47,6 +86,7 @@ class LocalInterface:
     routes: Mapping[int, str] = field(default_factory=dict, hash=False)
     apdu_timeout_ms: int = 3000
     apdu_retries: int = 1
+    bbmd: BbmdRegistration | None = None
 
     def __post_init__(self) -> None:
         """Validate every field; raises ValueError with a readable message."""
@@ -64,6 +104,13 @@ class LocalInterface:
             raise ValueError("device name is empty")
         if not 1 <= self.apdu_timeout_ms <= 60_000 or not 0 <= self.apdu_retries <= 10:
             raise ValueError("APDU timeout must be 1-60000 ms and retries 0-10")
+        if self.bbmd is not None and not isinstance(self.bbmd, BbmdRegistration):
+            raise ValueError("bbmd must be a BbmdRegistration")
+        if self.bbmd is not None and (self.bbmd.address, self.bbmd.port) == (
+            str(iface.ip),
+            self.port,
+        ):
+            raise ValueError("the BBMD cannot be this stack's own address and port")
         routes: dict[int, str] = {}
         for network, router in self.routes.items():
             if not 1 <= network <= 65534:
@@ -84,9 +131,14 @@ class LocalInterface:
 
     @property
     def can_broadcast(self) -> bool:
-        """True when bacpypes3 opens a broadcast socket (prefix below /32, fixed port)."""
+        """True when broadcasts reach anyone: through the BBMD, or on the local subnet."""
+        return self.bbmd is not None or self.listens_for_broadcasts
+
+    @property
+    def listens_for_broadcasts(self) -> bool:
+        """True when bacpypes3 opens a local broadcast socket: no BBMD, prefix below /32."""
         iface = ipaddress.IPv4Interface(self.address)
-        return self.port != 0 and iface.network.broadcast_address != iface.ip
+        return self.bbmd is None and self.port != 0 and iface.network.broadcast_address != iface.ip
 
     @property
     def transaction_seconds(self) -> float:
@@ -94,8 +146,8 @@ class LocalInterface:
         return self.apdu_timeout_ms / 1000 * (self.apdu_retries + 1)
 
     def same_identity(self, other: LocalInterface) -> bool:
-        """True when ``other`` describes the same stack, routes aside."""
-        return (
+        """True when ``other`` describes the same stack, routes aside (BBMD included)."""
+        return self.bbmd == other.bbmd and (
             self.address,
             self.port,
             self.device_instance,

@@ -25,10 +25,12 @@ class BacnetLimits:
     * ``per_device`` (2): requests in flight to one controller; small controllers
       queue or drop beyond one or two.
     * ``per_network`` (4): requests in flight to one routed network (an MS/TP trunk
-      behind a router). The trunk carries one frame at a time whatever we do, but with a
-      few requests queued at the router it can serve one controller while another is
-      still working on its answer; one at a time made a 50-point trunk the slowest part
-      of a 500-point shed (2 s at 20 ms per answer, against 0.5 s with 4).
+      behind a router; devices behind a BACnet/IP-to-IP router, addressed
+      ``network:IP[:port]``, sit on a fast IP network and count as direct). The trunk
+      carries one frame at a time whatever we do, but with a few requests queued at the
+      router it can serve one controller while another is still working on its answer;
+      one at a time made a 50-point trunk the slowest part of a 500-point shed (2 s at
+      20 ms per answer, against 0.5 s with 4).
     * ``overall`` (64): requests in flight in total, so 500 points at 20 ms per answer
       need 8 waves of write + read-back instead of 16; at most 128, far below the 255
       outstanding requests per controller at which bacpypes3 runs out of invoke ids.
@@ -54,6 +56,16 @@ class BacnetLimits:
             raise ValueError("per_device and per_network must be at least 1")
         if not self.guard_margin > 0:
             raise ValueError("guard_margin must be positive")
+
+
+def trunk_network(address: str) -> int | None:
+    """The routed network of ``address`` when it is a slow trunk (a short MAC), else None.
+
+    A 6-byte MAC (``2000:10.1.2.5[:port]``) is a device behind a BACnet/IP-to-IP router:
+    an IP network as fast as the direct one, so neither trunk limit nor priority applies.
+    Addresses are normalised: only IP ones contain dots.
+    """
+    return None if "." in address else routed_network(address)
 
 
 class _OverallSlots:
@@ -109,7 +121,7 @@ class Throttle:
     async def slot(self, address: str) -> AsyncIterator[None]:
         """Hold a slot of every limit that applies to ``address`` for the ``async with`` body."""
         device = self._devices.setdefault(address, asyncio.Semaphore(self._limits.per_device))
-        network_number = routed_network(address)
+        network_number = trunk_network(address)
         async with AsyncExitStack() as held:
             await held.enter_async_context(device)
             if network_number is not None:

@@ -10,9 +10,10 @@ running stack between its users is :mod:`.stack_registry`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -20,8 +21,10 @@ from bacpypes3.apdu import ConfirmedRequestPDU
 from bacpypes3.app import Application
 from bacpypes3.local.device import DeviceObject
 from bacpypes3.local.networkport import NetworkPortObject
-from bacpypes3.pdu import Address
+from bacpypes3.pdu import Address, IPv4Address
+from bacpypes3.primitivedata import ObjectIdentifier
 
+from .bbmd import BbmdListener, BbmdRegistrar, BbmdStatus, BbmdTiming, ForeignLink
 from .errors import BacnetStackError, InterfaceConflictError, StackClosedError
 from .interface import LocalInterface, check_port_free
 from .invoke_ids import InvokeIds, invoke_ids_for
@@ -53,12 +56,19 @@ class _Application(Application):  # type: ignore[misc]
 class BacnetStack:
     """One running bacpypes3 Application bound to a :class:`LocalInterface`."""
 
-    def __init__(self, interface: LocalInterface) -> None:
-        """Describe the stack; nothing binds until :meth:`start`."""
+    def __init__(self, interface: LocalInterface, *, bbmd_timing: BbmdTiming | None = None) -> None:
+        """Describe the stack; nothing binds until :meth:`start`.
+
+        ``bbmd_timing`` tunes the upkeep of a BBMD registration (see :class:`BbmdTiming`).
+        """
         self._interface = interface
         self._routes: dict[int, str] = dict(interface.routes)
         self._app: Any = None
         self._closed = False
+        self._bbmd_timing = bbmd_timing or BbmdTiming()
+        self._registrar: BbmdRegistrar | None = None
+        self._registrar_task: asyncio.Task[None] | None = None
+        self._bbmd_listeners: list[BbmdListener] = []
 
     @property
     def interface(self) -> LocalInterface:
@@ -88,6 +98,31 @@ class BacnetStack:
         transport = self._server().local_transport
         return int(transport.get_extra_info("sockname")[1])
 
+    @property
+    def bbmd_status(self) -> BbmdStatus | None:
+        """The registration's status; None without a BBMD, before start and after close."""
+        return self._registrar.status if self._registrar is not None else None
+
+    @property
+    def bbmd_reason(self) -> str:
+        """A sentence explaining :attr:`bbmd_status` ("" without one)."""
+        return self._registrar.reason if self._registrar is not None else ""
+
+    def add_bbmd_listener(self, listener: BbmdListener) -> Callable[[], None]:
+        """Call ``listener(status, reason)`` in the loop whenever the registration changes.
+
+        May be added before :meth:`start`; returns a function that removes it (safe to call
+        twice). The first state after start (REGISTERING) is not announced: read
+        :attr:`bbmd_status`. Nothing is called for a stack without a BBMD, or after close.
+        """
+        self._bbmd_listeners.append(listener)
+
+        def remove() -> None:
+            with contextlib.suppress(ValueError):
+                self._bbmd_listeners.remove(listener)
+
+        return remove
+
     def _server(self) -> Any:
         return next(iter(self.app.link_layers.values())).server
 
@@ -102,30 +137,34 @@ class BacnetStack:
         iface = self._interface
         if iface.port != 0:
             check_port_free(iface.ip, iface.port)
-            if iface.can_broadcast:
+            if iface.listens_for_broadcasts:
                 broadcast = ipaddress.IPv4Interface(iface.address).network.broadcast_address
                 check_port_free(str(broadcast), iface.port)
-        self._app = app = _Application.from_object_list(
-            [
-                DeviceObject(
-                    objectIdentifier=("device", iface.device_instance),
-                    objectName=iface.device_name,
-                    vendorIdentifier=VENDOR_IDENTIFIER,
-                    apduTimeout=iface.apdu_timeout_ms,
-                    numberOfApduRetries=iface.apdu_retries,
-                ),
-                NetworkPortObject(
-                    f"{iface.address}:{iface.port}",
-                    objectIdentifier=("network-port", 1),
-                    objectName="NetworkPort-1",
-                ),
-            ]
+        device = DeviceObject(
+            objectIdentifier=("device", iface.device_instance),
+            objectName=iface.device_name,
+            vendorIdentifier=VENDOR_IDENTIFIER,
+            apduTimeout=iface.apdu_timeout_ms,
+            numberOfApduRetries=iface.apdu_retries,
         )
+        if iface.bbmd is None:
+            port = NetworkPortObject(
+                f"{iface.address}:{iface.port}",
+                objectIdentifier=("network-port", 1),
+                objectName="NetworkPort-1",
+            )
+            self._app = app = _Application.from_object_list([device, port])
+        else:
+            self._app = app = self._foreign_application(device)
         app.invoke_ids = invoke_ids_for(iface.key)
         try:
             await asyncio.wait_for(self._server()._local_transport_ready.wait(), BIND_TIMEOUT)
             for network, router in self._routes.items():
                 await self._install_route(network, router)
+            if self._registrar is not None:
+                self._registrar_task = asyncio.get_running_loop().create_task(
+                    self._registrar.run(), name=f"BBMD registration {iface.bbmd}"
+                )
         except TimeoutError:
             await self.close()
             raise BacnetStackError(
@@ -135,6 +174,19 @@ class BacnetStack:
             await self.close()
             raise
         _LOGGER.debug("BACnet stack bound to %s:%s", iface.ip, self.local_port)
+
+    def _foreign_application(self, device: Any) -> Any:
+        """An application whose only link is a foreign device registered with the BBMD."""
+        iface = self._interface
+        bbmd = iface.bbmd
+        assert bbmd is not None
+        app = _Application.from_object_list([device])
+        local = IPv4Address(f"{iface.address}:{iface.port}")
+        link = ForeignLink(local, IPv4Address(f"{bbmd.address}:{bbmd.port}"), bbmd.ttl)
+        app.link_layers[ObjectIdentifier("network-port,1")] = link
+        app.nsap.bind(link, address=local)
+        self._registrar = BbmdRegistrar(link, bbmd, self._bbmd_timing, self._bbmd_listeners)
+        return app
 
     async def _install_route(self, network: int, router: str) -> None:
         # update_path_info fills both halves of the routing cache; set_path_info alone
@@ -157,6 +209,11 @@ class BacnetStack:
     async def close(self) -> None:
         """Close completely: pending requests, timers, bind tasks and sockets."""
         self._closed = True
+        task, self._registrar_task = self._registrar_task, None
+        self._registrar = None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         app, self._app = self._app, None
         if app is None:
             return

@@ -14,6 +14,11 @@ from .interface import LocalInterface
 from .stack import BacnetStack
 
 
+def _bbmd_text(interface: LocalInterface) -> str:
+    bbmd = interface.bbmd
+    return "no BBMD" if bbmd is None else f"BBMD {bbmd.text} (TTL {bbmd.ttl} s)"
+
+
 class StackHandle:
     """One user's share of a running stack; release it exactly once (later calls no-op)."""
 
@@ -81,6 +86,12 @@ class StackRegistry:
                 entry = self._entries[interface.key] = _Entry(stack)
             else:
                 running = entry.stack.interface
+                if running.bbmd != interface.bbmd:
+                    raise InterfaceConflictError(
+                        f"{interface.ip}:{interface.port} already runs BACnet with "
+                        f"{_bbmd_text(running)}, not {_bbmd_text(interface)}; every "
+                        "configuration on one IP and port must use the same BBMD"
+                    )
                 if not running.same_identity(interface):
                     raise InterfaceConflictError(
                         f"{interface.ip}:{interface.port} already runs BACnet device "

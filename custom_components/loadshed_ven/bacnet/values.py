@@ -6,22 +6,22 @@ int for multi-state (see :mod:`..engine.points`).
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from collections.abc import Sequence
 from typing import Any, Final
 
 from bacpypes3.apdu import AbortPDU, ErrorPDU, ErrorRejectAbortNack, RejectPDU
 from bacpypes3.basetypes import BinaryPV
+from bacpypes3.pdu import Address
 from bacpypes3.primitivedata import Null, Real, Unsigned
 
+from ..engine.addresses import PointError, normalise_address
+from ..engine.addresses import routed_network as _routed_network
 from ..engine.overrides import FailureKind
 from ..engine.points import OverridePoint, PointValue, at_real_precision, fits_real
 
 PRIORITY_SLOTS: Final = 16
 MAX_UNSIGNED: Final = 2**32 - 1
 _BINARY_STATES: Final = ("inactive", "active")  # BinaryPV 0 and 1
-_ROUTED: Final = re.compile(r"([0-9]{1,5}):([0-9]{1,3})")
 
 
 class ValueMismatchError(ValueError):
@@ -124,25 +124,30 @@ def owner_above(slots: Sequence[PointValue | None], priority: int) -> int | None
 
 
 def routed_network(address: str) -> int | None:
-    """The network number of a ``network:MAC`` address, None for a BACnet/IP address."""
-    match = _ROUTED.fullmatch(address)
-    return int(match.group(1)) if match else None
+    """The network of a routed address (``network:MAC`` or ``network:IP[:port]``), else None."""
+    return _routed_network(address)
 
 
 def check_address(address: str) -> None:
-    """Refuse anything but an IPv4 literal (optional port) or ``network:MAC``.
+    """Refuse anything but the forms of :mod:`..engine.addresses` (IP literals, no names).
 
     bacpypes3 resolves any other text with a blocking getaddrinfo inside the event loop.
     """
-    if routed_network(address) is not None:
-        return
-    host, _, port = address.partition(":")
     try:
-        ipaddress.IPv4Address(host)
-    except ValueError:
-        raise ValueError(f"'{address}' is not an IPv4 or network:MAC address") from None
-    if port and not (port.isdigit() and 1 <= int(port) <= 65535):
-        raise ValueError(f"'{address}' has an invalid port")
+        normalise_address(address)
+    except PointError as err:
+        raise ValueError(str(err)) from None
+
+
+def to_address(address: str) -> Address:
+    """The bacpypes3 Address of a checked device address.
+
+    ``2000:10.1.2.5[:port]`` becomes a remote station on network 2000 whose 6-byte MAC is
+    the IP and port, as a BACnet/IP-to-BACnet/IP router expects; bacpypes3 reads the other
+    forms directly.
+    """
+    check_address(address)
+    return Address(address)
 
 
 _ERROR_CODES: Final = {

@@ -2,6 +2,8 @@
 
 Every operation ends with a read of the whole priority array, so the engine learns what
 the controller verifiably holds: our slot, and whether a higher priority outranks us.
+Offset points read the present value first, in the same throttle slot (one extra request
+when a shed starts; plain ReadProperty, which every device supports).
 Nothing here raises into the engine: every failure becomes an :class:`Outcome`.
 How much is asked at once is :mod:`.limits`; decoding the read-back is :mod:`.readback`.
 """
@@ -104,6 +106,10 @@ class BacnetOverrideWriter:
         """Read our slot and any higher-priority owner, without writing."""
         return await _never_raise(point, self._read(point))
 
+    async def read_present_value(self, point: OverridePoint) -> Outcome:
+        """Read the present value (the value in force), then our slot and its owner."""
+        return await _never_raise(point, self._read_in_force(point))
+
     async def check_points(
         self, points: Iterable[OverridePoint]
     ) -> list[tuple[OverridePoint, Outcome]]:
@@ -132,6 +138,22 @@ class BacnetOverrideWriter:
             ok=True,
             slot_value=slots[point.priority - 1],
             owner_priority=owner_above(slots, point.priority),
+        )
+
+    async def _read_in_force(self, point: OverridePoint) -> Outcome:
+        try:
+            async with self._throttle.slot(point.address):
+                present = await self._request(point, "read", PRESENT_VALUE)
+                slots = await self._read_slots(point)
+        except _RequestFailedError as err:
+            return Outcome(ok=False, failure=err.failure, detail=err.detail)
+        is_number = isinstance(present, int | float) and not isinstance(present, bool)
+        return Outcome(
+            ok=True,
+            slot_value=slots[point.priority - 1],
+            owner_priority=owner_above(slots, point.priority),
+            # Real subclasses float; anything else is kept readable for the failure's detail.
+            present_value=float(present) if is_number else str(present),
         )
 
     async def _command(
