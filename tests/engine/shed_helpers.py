@@ -26,6 +26,9 @@ class OperationWriter:
     async def read(self, point: OverridePoint) -> Outcome:
         return await self._op("read", point, None)
 
+    async def read_present_value(self, point: OverridePoint) -> Outcome:
+        return await self._op("read_pv", point, None)
+
 
 class SlotTable(OperationWriter):
     """Priority slots per point key, plus fault switches. Stands in for the controllers."""
@@ -33,6 +36,8 @@ class SlotTable(OperationWriter):
     def __init__(self) -> None:
         self.slots: dict[str, PointValue | None] = {}
         self.others: dict[str, int] = {}  # key -> a higher priority someone else holds
+        # key -> the present value when our slot is NULL (or outranked): 72 unless set.
+        self.in_force: dict[str, PointValue] = {}
         self.offline: set[str] = set()
         self.denied: set[str] = set()  # keys whose writes (NULL included) are refused
         self.calls: list[tuple[str, str, PointValue | None]] = []
@@ -49,10 +54,15 @@ class SlotTable(OperationWriter):
             return Outcome(ok=False, failure=FailureKind.OFFLINE, detail="no response")
         if op != "read" and point.key in self.denied:
             return Outcome(ok=False, failure=FailureKind.ACCESS_DENIED, detail="denied")
-        if op != "read":
+        if op not in ("read", "read_pv"):
             self.slots[point.key] = value
+        ours, owner = self.slots.get(point.key), self.others.get(point.key)
+        present = ours if ours is not None and owner is None else self.in_force.get(point.key, 72.0)
         return Outcome(
-            ok=True, slot_value=self.slots.get(point.key), owner_priority=self.others.get(point.key)
+            ok=True,
+            slot_value=ours,
+            owner_priority=owner,
+            present_value=present if op == "read_pv" else None,
         )
 
 

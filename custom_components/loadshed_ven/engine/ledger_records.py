@@ -40,8 +40,8 @@ RECORDS: Final = "records"
 
 
 def state_to_dict(state: PointState) -> dict[str, Any]:
-    """One ledger record as a plain dict."""
-    return {
+    """One ledger record as a plain dict; ``base_value`` only for an offset point's base."""
+    record = {
         "key": state.point.key,
         "point": point_to_dict(state.point),
         "written_value": state.written_value,
@@ -53,6 +53,9 @@ def state_to_dict(state: PointState) -> dict[str, Any]:
         "failure": None if state.failure is None else str(state.failure),
         "operator_released": state.operator_released,
     }
+    if state.base_value is not None:
+        record["base_value"] = state.base_value
+    return record
 
 
 def dump(states: Iterable[PointState]) -> dict[str, Any]:
@@ -104,6 +107,7 @@ def state_from_dict(item: object, index: int = 0) -> PointState | None:
         failure = FailureKind.ERROR
     event_id = item.get("event_id")
     owner = item.get("owner_priority")
+    base = item.get("base_value")
     return PointState(
         point=point,
         status=status,
@@ -116,6 +120,8 @@ def state_from_dict(item: object, index: int = 0) -> PointState | None:
         else None,
         failure=failure,
         operator_released=item.get("operator_released") is True,
+        # Unreadable: None, and an offset write then refuses rather than compound (see shed).
+        base_value=_finite(base),
     )
 
 
@@ -133,6 +139,12 @@ def _when(raw: object) -> datetime | None:
     except ValueError:
         return None
     return when if when.tzinfo is not None else None
+
+
+def _finite(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
 
 
 def _is_int(value: object) -> bool:
@@ -186,7 +198,9 @@ def decide(
     and only when our value is there. Only NULL is ever written by a reconcile.
     """
     if configured is not None:
-        state = replace(state, point=configured)
+        # An offset point keeps the base it was shed from; for any other it means nothing.
+        base = state.base_value if configured.offset else None
+        state = replace(state, point=configured, base_value=base)
     if not reading.ok:
         why = reading.failure or FailureKind.ERROR
         return Decision(action=Action.RETRY, state=state, reason=f"slot unreadable ({why})")

@@ -18,6 +18,13 @@ import struct
 from dataclasses import dataclass
 from typing import Final
 
+# Address parsing lives in .addresses; these names stay importable from here (mypy needs
+# the explicit "as" to treat them as re-exported).
+from .addresses import PointError as PointError  # noqa: PLC0414
+from .addresses import address_error as _address_error
+from .addresses import normalise_address as normalise_address  # noqa: PLC0414
+from .addresses import small_int as small_int  # noqa: PLC0414
+
 DEFAULT_PRIORITY: Final = 10
 DEFAULT_PORT: Final = 47808
 MAX_INSTANCE: Final = 4194302  # 4194303 is reserved for "uninitialised"
@@ -54,27 +61,17 @@ _BINARY: Final = {
     "off": "inactive",
     "0": "inactive",
 }
-_LIMITED_BROADCAST: Final = ipaddress.IPv4Address("255.255.255.255")
 _TYPE_SEPARATORS: Final = re.compile(r"[-_\s]")
-_DIGITS: Final = re.compile(r"[0-9]{1,10}")
-_ADDRESS_HELP: Final = (
-    "use an IPv4 address such as 192.168.1.20 (optionally with :port) or a routed "
-    "address network:MAC such as 12345:2; host names are not accepted"
-)
-
-
-class PointError(ValueError):
-    """A point definition is invalid; ``field`` names the offending input when known."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        """Store the message and the field."""
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OverridePoint:
-    """One commandable BACnet object and the value it gets at SIMPLE levels 1, 2 and 3."""
+    """One commandable BACnet object and the value it gets at SIMPLE levels 1, 2 and 3.
+
+    With ``offset`` (analog only) the values are deltas added to the value in force when the
+    shed starts. ``min_value``/``max_value`` are the object's limits: an absolute value beyond
+    them is refused here, an offset target when it is computed (:func:`offset_target`).
+    """
 
     address: str
     object_type: str
@@ -82,6 +79,9 @@ class OverridePoint:
     priority: int = DEFAULT_PRIORITY
     values: tuple[PointValue, PointValue, PointValue]
     name: str | None = None
+    offset: bool = False
+    min_value: float | None = None
+    max_value: float | None = None
 
     def __post_init__(self) -> None:
         """Validate every field and store the normalised forms; raises PointError."""
@@ -91,10 +91,16 @@ class OverridePoint:
         priority = check_priority(self.priority)
         if len(self.values) != 3:
             raise PointError("give exactly three values (levels 1, 2, 3)", "values")
+        low, high = _limits(_KINDS[object_type], self.offset, self.min_value, self.max_value)
         values = tuple(
             coerce_value(object_type, value, level) for level, value in enumerate(self.values, 1)
         )
         name = self.name.strip() if self.name is not None else None
+        if not self.offset:
+            for level, value in enumerate(values, 1):
+                _check_within(level, value, low, high)
+        object.__setattr__(self, "min_value", low)
+        object.__setattr__(self, "max_value", high)
         object.__setattr__(self, "address", address)
         object.__setattr__(self, "object_type", object_type)
         object.__setattr__(self, "instance", instance)
@@ -127,9 +133,28 @@ def value_for_level(point: OverridePoint, level: int) -> PointValue | None:
     raise ValueError(f"SIMPLE level {level} is outside 0-3")
 
 
+def offset_target(point: OverridePoint, level: int, base: float) -> float:
+    """What an offset point writes at ``level`` (1-3): ``base`` plus the level's delta.
+
+    Rounded to a BACnet REAL; raises PointError when it falls outside the point's limits
+    (refused, never clamped: a clamped value is not what the strategy asked for).
+    """
+    delta = point.values[level - 1]
+    target = at_real_precision(base + float(delta))
+    if not fits_real(target):
+        raise PointError(
+            f"level {level} target {base:g} {delta:+g} is beyond what a BACnet REAL holds", "value"
+        )
+    _check_within(level, target, point.min_value, point.max_value, f" ({base:g} {delta:+g})")
+    return target
+
+
 def point_to_dict(point: OverridePoint) -> dict[str, object]:
-    """The point as plain JSON (config entries and the ledger store it this way)."""
-    return {
+    """The point as plain JSON (config entries and the ledger store it this way).
+
+    ``offset``, ``min`` and ``max`` appear only when set, so absolute points keep their form.
+    """
+    raw: dict[str, object] = {
         "address": point.address,
         "object_type": point.object_type,
         "instance": point.instance,
@@ -137,6 +162,13 @@ def point_to_dict(point: OverridePoint) -> dict[str, object]:
         "values": list(point.values),
         "name": point.name,
     }
+    if point.offset:
+        raw["offset"] = True
+    if point.min_value is not None:
+        raw["min"] = point.min_value
+    if point.max_value is not None:
+        raw["max"] = point.max_value
+    return raw
 
 
 def point_from_dict(raw: object) -> OverridePoint:
@@ -152,6 +184,9 @@ def point_from_dict(raw: object) -> OverridePoint:
     if not isinstance(priority, int) or isinstance(priority, bool):
         raise TypeError("the priority must be an integer")
     name = raw.get("name")
+    offset = raw.get("offset", False)
+    if not isinstance(offset, bool):
+        raise TypeError("offset must be true or false")
     return OverridePoint(
         address=str(raw.get("address")),
         object_type=str(raw.get("object_type")),
@@ -159,39 +194,17 @@ def point_from_dict(raw: object) -> OverridePoint:
         priority=priority,
         values=(values[0], values[1], values[2]),
         name=name if isinstance(name, str) else None,
+        offset=offset,
+        min_value=_stored_limit(raw, "min"),
+        max_value=_stored_limit(raw, "max"),
     )
 
 
-def normalise_address(text: str) -> str:
-    """Validate a device address and return its normalised form; raises PointError."""
-    text = text.strip()
-    if "." in text:
-        host, sep, port_text = text.partition(":")
-        try:
-            ip = ipaddress.IPv4Address(host)
-        except ValueError:
-            raise _address_error(text, f"'{host}' is not an IPv4 address") from None
-        if ip.is_unspecified or ip.is_multicast or ip == _LIMITED_BROADCAST:
-            raise _address_error(text, f"{ip} is not a device address")
-        if not sep:
-            return str(ip)
-        port = small_int(port_text)
-        if port is None or not 1 <= port <= 65535:
-            raise _address_error(text, f"port '{port_text}' is not a number 1-65535")
-        return str(ip) if port == DEFAULT_PORT else f"{ip}:{port}"
-    network_text, sep, mac_text = text.partition(":")
-    if not sep:
-        raise _address_error(text, "this is neither an IPv4 address nor network:MAC")
-    network = small_int(network_text)
-    if network is None or not 1 <= network <= 65534:
-        raise _address_error(text, f"network '{network_text}' is not a number 1-65534")
-    if re.fullmatch(r"0[xX][0-9a-fA-F]{1,2}", mac_text):
-        mac: int | None = int(mac_text, 16)
-    else:
-        mac = small_int(mac_text)
-    if mac is None or not 0 <= mac <= 254:
-        raise _address_error(text, f"MAC '{mac_text}' is not a number 0-254 (or 0x00-0xFE)")
-    return f"{network}:{mac}"
+def _stored_limit(raw: dict[str, object], name: str) -> float | None:
+    limit = raw.get(name)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | float)):
+        raise TypeError(f"the {name} limit must be a number")
+    return limit
 
 
 def normalise_object_type(text: str) -> str:
@@ -255,6 +268,40 @@ def coerce_value(object_type: str, value: object, level: int | None = None) -> P
     return state
 
 
+def _limits(
+    kind: str, offset: object, low: object, high: object
+) -> tuple[float | None, float | None]:
+    """Check the offset flag and the limits of a point of ``kind``; return the limits as floats."""
+    if not isinstance(offset, bool):
+        raise PointError(f"offset {offset!r} is not true or false", "offset")
+    if kind != "analog" and (offset or low is not None or high is not None):
+        what = "offsets" if offset else "min/max limits"
+        raise PointError(f"{what} apply to analog points only, not {kind} ones", "offset")
+    limits = []
+    for label, limit in (("minimum", low), ("maximum", high)):
+        number = None if limit is None else _number(limit)
+        if limit is not None and number is None:
+            raise PointError(f"{label} {limit!r} is not a number", "value")
+        limits.append(number)
+    if limits[0] is not None and limits[1] is not None and limits[0] > limits[1]:
+        raise PointError(f"minimum {limits[0]:g} is above maximum {limits[1]:g}", "value")
+    return limits[0], limits[1]
+
+
+def _check_within(
+    level: int, value: PointValue, low: float | None, high: float | None, how: str = ""
+) -> None:
+    """Refuse a level's value outside [low, high]; ``how`` says how it was computed."""
+    if low is not None and isinstance(value, float) and value < low:
+        raise PointError(
+            f"level {level} value {value:g}{how} is below the point's minimum {low:g}", "value"
+        )
+    if high is not None and isinstance(value, float) and value > high:
+        raise PointError(
+            f"level {level} value {value:g}{how} is above the point's maximum {high:g}", "value"
+        )
+
+
 def check_configured(
     point: OverridePoint, local_network: ipaddress.IPv4Network | None = None
 ) -> OverridePoint:
@@ -306,15 +353,6 @@ def fits_real(value: object) -> bool:
         return False
     real = as_real(value)
     return real is not None and math.isfinite(real)
-
-
-def _address_error(text: str, detail: str) -> PointError:
-    return PointError(f"address '{text}': {detail}; {_ADDRESS_HELP}", "address")
-
-
-def small_int(text: str) -> int | None:
-    """Parse plain decimal digits (no sign, no spaces, at most 10 digits)."""
-    return int(text) if _DIGITS.fullmatch(text) else None
 
 
 def _number(value: object) -> float | None:

@@ -5,7 +5,9 @@ should be doing (a level for an event, release everything, an operator's choice 
 controller works out which points need a write or a release, runs them through the writer (which
 bounds concurrency and timeouts) and records what each controller verifiably holds.
 
-Only configured points are ever touched, and only with their configured values.
+Only configured points are ever touched, and only with their configured values. An offset point
+adds its level's delta to the value in force when the shed started, read before the first write
+and recorded with its intent: later writes add to that base, never to our own override.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from datetime import datetime
 from itertools import zip_longest
 from typing import Final
 
-from .overrides import FailureKind, Outcome, OverrideWriter, PointState
-from .points import OverridePoint, PointValue, value_for_level
+from .overrides import FailureKind, Outcome, OverrideWriter, PointState, value_in_force
+from .points import OverridePoint, PointError, PointValue, offset_target, value_for_level
+from .policy import ShedPolicy as ShedPolicy  # noqa: PLC0414 - re-exported for callers
 
 type StateListener = Callable[[Sequence[PointState]], None]
 type PersistHook = Callable[[Sequence[PointState]], Awaitable[None]]
 type WorkItem = tuple[str, PointValue | None]
+type Operation = Callable[[str, PointValue | None], Awaitable[Outcome]]
 
 # Operations of one pass in flight at once. Above the BACnet writer's overall limit (64), so
 # that limit stays the binding one, yet far fewer tasks than points: starting one task per
@@ -41,37 +45,6 @@ def is_routed(address: str) -> bool:
     Addresses are normalised by :func:`.points.normalise_address`: only IPv4 ones contain dots.
     """
     return "." not in address
-
-
-@dataclass(frozen=True, kw_only=True)
-class ShedPolicy:
-    """Which SIMPLE levels shed. Levels at or above ``shed_level`` shed; anything else is normal."""
-
-    shed_level: int = 1
-    normal_level: int = 0
-
-    def __post_init__(self) -> None:
-        """Refuse a policy that cannot be acted on."""
-        if not 1 <= self.shed_level <= 3:
-            raise ValueError("the shed level must be 1, 2 or 3")
-        if not 0 <= self.normal_level < self.shed_level:
-            raise ValueError("the normal level must be below the shed level")
-
-    def sheds(self, level: int) -> bool:
-        """True when ``level`` means "shed"."""
-        return self.shed_level <= level <= 3
-
-    def acting_level(self, level: int, current: int) -> int:
-        """The level the points follow when the signal says ``level``.
-
-        A shedding level is followed; the normal level and below release (0); a level between
-        the normal level and the shed level (e.g. 1 with normal 0 and shed 2) changes nothing.
-        """
-        if self.sheds(level):
-            return level
-        if level <= self.normal_level:
-            return 0
-        return current
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,6 +95,33 @@ class ShedController:
     def state(self, key: str) -> PointState:
         """One point's state; ``KeyError`` for a point that is not configured."""
         return self._states[key]
+
+    def set_policy(self, policy: ShedPolicy) -> None:
+        """Use ``policy`` from the next pass on (the caller starts that pass)."""
+        self._policy = policy
+
+    async def add_points(self, points: Iterable[OverridePoint]) -> None:
+        """Configure new points, released (a configured key keeps its state); passes write them."""
+        async with self._lock:  # never while a pass walks the points
+            for point in points:
+                self._states.setdefault(point.key, PointState(point=point))
+
+    async def remove_points(self, keys: Iterable[str]) -> list[str]:
+        """Release ``keys`` and stop configuring them; returns the keys that could not be.
+
+        A point whose release did not verify stays configured (and so tracked), to be retried
+        like any other: nothing is forgotten while it may hold our value.
+        """
+        async with self._lock:
+            keys = [key for key in dict.fromkeys(keys) if key in self._states]
+            for key in keys:
+                self._states[key] = replace(self._states[key], operator_released=True)
+            await self._converge(dict.fromkeys(keys, 0))
+            stuck = [key for key in keys if self._states[key].holds_override]
+            for key in keys:
+                if key not in stuck:
+                    del self._states[key]
+            return stuck
 
     def restore(self, state: PointState) -> None:
         """Adopt a state recovered from a previous run (only for a configured point)."""
@@ -176,13 +176,13 @@ class ShedController:
         async with self._lock:
             for key, st in self._states.items():
                 self._states[key] = replace(st, operator_released=True)
-            return await self._converge(dict.fromkeys(self._states))
+            return await self._converge(dict.fromkeys(self._states, 0))
 
     async def release_point(self, key: str) -> PointState:
         """An operator releases one point; it stays released for the rest of this event."""
         async with self._lock:
             self._states[key] = replace(self._states[key], operator_released=True)
-            await self._converge({key: None})
+            await self._converge({key: 0})
             return self._states[key]
 
     async def hold_point(self, key: str) -> PointState:
@@ -191,7 +191,7 @@ class ShedController:
             st = replace(self._states[key], operator_released=False)
             self._states[key] = st
             level = self.acting if self._policy.sheds(self.acting) else 1
-            await self._converge({key: value_for_level(st.point, level)})
+            await self._converge({key: level})
             return self._states[key]
 
     async def retry_failed(self, keys: Collection[str] | None = None) -> ApplyReport:
@@ -208,25 +208,32 @@ class ShedController:
                 }
             )
 
-    def _target(self, key: str) -> PointValue | None:
-        """What the point should hold now: its value for the level, or None (released)."""
+    def _target(self, key: str) -> int:
+        """The level the point should follow now: the acting level, or 0 (released)."""
         st = self._states[key]
         if st.operator_released or not self._policy.sheds(self.acting):
-            return None
-        return value_for_level(st.point, self.acting)
+            return 0
+        return self.acting
 
-    async def _converge(self, targets: dict[str, PointValue | None]) -> ApplyReport:
-        """Write or release each point whose state differs from its target, concurrently."""
+    async def _converge(self, levels: dict[str, int]) -> ApplyReport:
+        """Write or release each point whose state differs from its level, concurrently."""
+        loop_time = asyncio.get_running_loop().time()
+        deadline = None if self._pass_deadline is None else loop_time + self._pass_deadline
+        changed = self._settle_unsent(levels)
+        targets, bases, refused = await self._targets(levels, deadline)
+        changed.extend(self._states[key] for key in refused)
         work = [(key, target) for key, target in targets.items() if self._needs(key, target)]
-        if not work:
+        if not (work or changed):
             return ApplyReport()
         for key, target in work:
             if target is not None:
-                self._states[key] = self._states[key].before_write(target, self.event_id)
+                st = self._states[key]
+                base = bases.get(key, st.base_value)
+                self._states[key] = st.before_write(target, self.event_id, base)
         if self._before_send is not None and any(target is not None for _, target in work):
             await self._before_send([self._states[k] for k, t in work if t is not None])
-        outcomes = await self._run_within_deadline(work)
-        written, released, failed, changed = [], [], [], []
+        outcomes = await self._run_within_deadline(work, self._one, deadline)
+        written, released, failed = [], [], list(refused)
         for key, target in work:
             outcome = outcomes[key]
             now = self._clock()
@@ -249,7 +256,56 @@ class ShedController:
             listener(changed)
         return ApplyReport(written=tuple(written), released=tuple(released), failed=tuple(failed))
 
-    async def _run_within_deadline(self, work: list[WorkItem]) -> dict[str, Outcome]:
+    def _settle_unsent(self, levels: dict[str, int]) -> list[PointState]:
+        """Clear the failure of released points whose refused write is no longer wanted."""
+        settled = []
+        for key, level in levels.items():
+            st = self._states[key]
+            if level == 0 and not st.holds_override and not st.verified:
+                self._states[key] = replace(st, verified=True, failure=None, detail=None)
+                settled.append(self._states[key])
+        return settled
+
+    async def _targets(
+        self, levels: dict[str, int], deadline: float | None
+    ) -> tuple[dict[str, PointValue | None], dict[str, float], list[str]]:
+        """The value for each level (None: release), the offset points' bases, the keys refused.
+
+        An offset point without a base gets the value in force read first; one whose base is
+        unreadable or whose target is beyond its limits is refused (its state says why).
+        """
+        todo: list[WorkItem] = [
+            (key, None)
+            for key, level in levels.items()
+            if level and self._states[key].point.offset and self._states[key].base_value is None
+        ]
+        readings = await self._run_within_deadline(todo, self._read_base, deadline) if todo else {}
+        targets: dict[str, PointValue | None] = {}
+        bases: dict[str, float] = {}
+        refused: list[str] = []
+        for key, level in levels.items():
+            st = self._states[key]
+            if level == 0 or not st.point.offset:
+                targets[key] = value_for_level(st.point, level)
+                continue
+            base = value_in_force(st, readings[key]) if st.base_value is None else st.base_value
+            if isinstance(base, Outcome):
+                refusal = base
+            else:
+                try:
+                    targets[key] = offset_target(st.point, level, base)
+                except PointError as err:
+                    refusal = Outcome(ok=False, failure=FailureKind.OUT_OF_RANGE, detail=str(err))
+                else:
+                    bases[key] = base
+                    continue
+            self._states[key] = st.not_sent(refusal)
+            refused.append(key)
+        return targets, bases, refused
+
+    async def _run_within_deadline(
+        self, work: list[WorkItem], operation: Operation, deadline: float | None
+    ) -> dict[str, Outcome]:
         """Run the operations on a bounded pool of workers; those unfinished at the deadline fail.
 
         An unfinished write stays tracked (its intent was recorded before sending), so a later
@@ -271,11 +327,14 @@ class ShedController:
             while (taken := take()) is not None:
                 (key, target), on_route = taken
                 routed_busy += on_route
-                outcomes[key] = await self._one(key, target)
+                try:
+                    outcomes[key] = await operation(key, target)
+                except Exception as err:  # noqa: BLE001 - one point's bug must not stop the others
+                    outcomes[key] = Outcome(ok=False, failure=FailureKind.ERROR, detail=repr(err))
                 routed_busy -= on_route
 
         try:
-            async with asyncio.timeout(self._pass_deadline), asyncio.TaskGroup() as workers:
+            async with asyncio.timeout_at(deadline), asyncio.TaskGroup() as workers:
                 for _ in range(min(POOL_SIZE, len(work))):
                     workers.create_task(worker())
         except TimeoutError:
@@ -311,12 +370,12 @@ class ShedController:
 
     async def _one(self, key: str, target: PointValue | None) -> Outcome:
         point = self._states[key].point
-        try:
-            if target is None:
-                return await self._release(point)
-            return await self._writer.write(point, target)
-        except Exception as err:  # noqa: BLE001 - one point's bug must not stop the others
-            return Outcome(ok=False, failure=FailureKind.ERROR, detail=repr(err))
+        if target is None:
+            return await self._release(point)
+        return await self._writer.write(point, target)
+
+    async def _read_base(self, key: str, _target: PointValue | None) -> Outcome:
+        return await self._writer.read_present_value(self._states[key].point)
 
     async def _release(self, point: OverridePoint) -> Outcome:
         """Release ``point``; a refused release whose slot reads NULL is released all the same.

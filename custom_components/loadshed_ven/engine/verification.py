@@ -102,6 +102,26 @@ class _BaselineWindow:
                 count += bucket_count
         return total / count if count else None
 
+    def resized(self, window: timedelta) -> _BaselineWindow:
+        """The same readings over ``window``, each old bucket moved whole to the new one's.
+
+        Readings older than the old window are gone already: a longer window fills up as the
+        meter is read.
+        """
+        resized = _BaselineWindow(window)
+        for index, bucket_sum, bucket_count in self._buckets:
+            new_index = resized._index(_EPOCH + index * self._width)
+            if resized._buckets and resized._buckets[-1][0] == new_index:
+                resized._buckets[-1][1] += bucket_sum
+                resized._buckets[-1][2] += bucket_count
+            else:
+                resized._buckets.append([new_index, bucket_sum, bucket_count])
+        if resized._buckets:
+            last = resized._buckets[-1][0]
+            while resized._buckets[0][0] < last - BUCKETS:
+                resized._buckets.popleft()
+        return resized
+
     def __len__(self) -> int:
         return len(self._buckets)
 
@@ -127,6 +147,14 @@ class ShedVerifier:
         self._last_at: datetime | None = None
         self._last_kw: float | None = None
         self._shed: _Shed | None = None
+
+    def set_window(self, window: timedelta) -> None:
+        """Average later baselines over ``window``; a shed in progress keeps its baseline.
+
+        The readings already kept are carried over (each within one old bucket of its time).
+        """
+        self._baseline = self._baseline.resized(window)
+        self.window = window
 
     @property
     def shedding(self) -> bool:
