@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from custom_components.loadshed_ven.bacnet import BbmdStatus
 from custom_components.loadshed_ven.engine.overrides import FailureKind
 from custom_components.loadshed_ven.repair_issues import stuck_points_translation_key
 
@@ -56,6 +57,13 @@ def test_every_point_failure_kind_is_translated() -> None:
             assert set(re.findall(r"{(\w+)}", message)) == {"point", "detail"}, message
 
 
+def test_every_bbmd_status_is_translated() -> None:
+    """The BBMD registration sensor's status attribute shows each status in words."""
+    entity = _load("strings.json")["entity"]["binary_sensor"]["bbmd_registered"]
+    states = entity["state_attributes"]["status"]["state"]
+    assert set(states) == {str(status) for status in BbmdStatus}
+
+
 def test_repair_issue_placeholders_match_the_code() -> None:
     """Every issue the code raises is translated, with exactly the placeholders it passes."""
     source = (PACKAGE / "repair_issues.py").read_text(encoding="utf-8")
@@ -87,6 +95,7 @@ _HELPER_ABORTS = {
     "_async_abort_entries_match": "already_configured",
     "_abort_if_unique_id_mismatch": "unique_id_mismatch",
     "async_update_reload_and_abort": "reconfigure_successful",  # in a reconfigure flow
+    "async_update_and_abort": "reconfigure_successful",  # a subentry's reconfigure flow
     "async_set_unique_id": "already_in_progress",  # unless raise_on_progress=False
 }
 
@@ -95,12 +104,22 @@ def _keyword(call: ast.Call, name: str) -> ast.expr | None:
     return next((k.value for k in call.keywords if k.arg == name), None)
 
 
-def _flow_reasons() -> tuple[set[str], set[str]]:
-    """The error and abort keys the config flow can show, read from its source (AST)."""
+# Which modules each flow's dialogs are in (the translations have a section per flow).
+_CONFIG_FLOW = ["config_flow.py", "config_flow_schemas.py", "validation.py"]
+_CONTROLLER_FLOW = [
+    "config_flow_controller.py",
+    "config_flow_discovery.py",
+    "config_flow_picks.py",
+    "config_flow_import.py",
+]
+_OPTIONS_FLOW = ["config_flow_options.py"]
+
+
+def _flow_reasons(modules: list[str]) -> tuple[set[str], set[str]]:
+    """The error and abort keys a flow can show, read from its modules' source (AST)."""
     errors: set[str] = set()
     aborts: set[str] = set()
-    paths = [*PACKAGE.glob("config_flow*.py"), PACKAGE / "validation.py"]
-    for path in paths:
+    for path in (PACKAGE / name for name in modules):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             # errors[field] = "key"
             if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
@@ -129,15 +148,40 @@ def _flow_reasons() -> tuple[set[str], set[str]]:
     return errors, aborts
 
 
+def test_every_flow_module_is_checked() -> None:
+    modules = {p.name for p in PACKAGE.glob("config_flow*.py")}
+    assert modules == {*_CONFIG_FLOW, *_CONTROLLER_FLOW, *_OPTIONS_FLOW} - {"validation.py"}
+
+
 def test_every_config_flow_error_and_abort_is_translated() -> None:
     """Every key the flow's dialog can show is translated, and no translation is dead."""
     config = _load("strings.json")["config"]
-    errors, aborts = _flow_reasons()
+    errors, aborts = _flow_reasons(_CONFIG_FLOW)
     assert {"cannot_connect", "normal_not_below_shed", "stack_identity_conflict"} <= errors
     assert errors == set(config["error"])
     # A second flow for the same VTN and VEN, and a flow for one already set up.
     aborts |= {"already_in_progress", "already_configured"}
     assert aborts == set(config["abort"])
+
+
+def test_every_controller_flow_error_and_abort_is_translated() -> None:
+    strings = _load("strings.json")["config_subentries"]["controller"]
+    errors, aborts = _flow_reasons(_CONTROLLER_FLOW)
+    errors |= {"invalid_points", "no_points"}  # validation.bulk_points
+    assert errors == set(strings["error"])
+    assert aborts == set(strings["abort"])
+    assert set(strings["initiate_flow"]) == {"user", "reconfigure"}
+    for step in strings["step"].values():
+        assert set(step["data_description"]) == set(step["data"])
+
+
+def test_every_options_flow_error_is_translated() -> None:
+    strings = _load("strings.json")["options"]
+    errors, aborts = _flow_reasons(_OPTIONS_FLOW)
+    assert errors == set(strings["error"])
+    assert not aborts
+    for step in strings["step"].values():
+        assert set(step["data_description"]) == set(step["data"])
 
 
 def test_services_yaml_matches_the_strings() -> None:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Final
 
+from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
-from . import tls
-from .const import DOMAIN, LOGGER
+from . import settings, tls
+from .const import CONF_ADDRESS, DOMAIN, LOGGER, SUBENTRY_CONTROLLER
 from .data import LoadshedConfigEntry
 from .entry_setup import async_build, async_start
 from .opt_outs import OptOutStore
@@ -31,6 +33,39 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the integration's actions (they target a config entry)."""
     async_setup_services(hass)
+    return True
+
+
+async def async_migrate_entry(hass: HomeAssistant, entry: LoadshedConfigEntry) -> bool:
+    """Version 1 -> 2: one subentry per controller, the policy in the options.
+
+    Points are grouped by device address and kept exactly as stored, so every point key (the
+    ledger's records, the switches' unique ids) stays the same; nothing else changes.
+    """
+    if entry.version > 2:
+        return False  # written by a newer version: do not guess
+    if entry.version == 1:
+        data, options, controllers = settings.split_v1(entry.data)
+        for controller in controllers:
+            hass.config_entries.async_add_subentry(
+                entry,
+                ConfigSubentry(
+                    data=MappingProxyType(controller),
+                    subentry_type=SUBENTRY_CONTROLLER,
+                    title=settings.controller_title(controller),
+                    unique_id=str(controller[CONF_ADDRESS]),
+                ),
+            )
+        hass.config_entries.async_update_entry(
+            entry,
+            data=data,
+            options={**options, **entry.options},
+            version=2,
+            minor_version=1,
+        )
+        LOGGER.info(
+            "Migrated %s to version 2: %d controller subentries", entry.title, len(controllers)
+        )
     return True
 
 

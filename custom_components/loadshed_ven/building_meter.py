@@ -7,6 +7,7 @@ coordinator's listeners (the entry wires them to the shed verifier and the entit
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, UnitOfPower
@@ -62,6 +63,15 @@ class BuildingMeter(DataUpdateCoordinator[float]):
             self._unsub_source = async_track_state_change_event(
                 self.hass, self._entity_id, self._source_changed
             )
+
+    @callback
+    def set_interval(self, interval: timedelta) -> None:
+        """Poll the Modbus meter every ``interval`` from now on (a meter entity is followed)."""
+        if self._modbus is None or interval == self.update_interval:
+            return
+        self.update_interval = interval
+        if self._listeners:
+            self._schedule_refresh()  # re-arm the timer with the new interval
 
     @callback
     def _source_changed(self, _event: Event[EventStateChangedData]) -> None:

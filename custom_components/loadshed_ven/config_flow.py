@@ -1,7 +1,11 @@
 """Config flow: VTN, BACnet points, meter and shed policy, each validated for real.
 
-The same steps serve first set-up and reconfiguration (which edits everything): each step
-pre-fills its form from the entry being reconfigured.
+First set-up walks every step and creates the entry with one subentry per controller (so one
+pass sets up a working building). Reconfiguration edits the VTN, the BACnet interface and the
+meter only, each step pre-filled from the entry: controllers have their own subentry flow
+(:mod:`.config_flow_controller`) and the policy the options flow (:mod:`.config_flow_options`).
+Reconfiguration and reauthentication update the entry and abort; the entry's update listener
+reloads it (:func:`.entry_setup.async_entry_updated`).
 """
 
 from __future__ import annotations
@@ -11,29 +15,46 @@ from ipaddress import IPv4Network
 from typing import Any
 
 import voluptuous as vol
-from homeassistant.config_entries import SOURCE_RECONFIGURE, ConfigFlow, ConfigFlowResult
+from homeassistant.config_entries import (
+    SOURCE_RECONFIGURE,
+    ConfigEntry,
+    ConfigEntryState,
+    ConfigFlow,
+    ConfigFlowResult,
+    ConfigSubentryData,
+    ConfigSubentryFlow,
+    OptionsFlow,
+)
+from homeassistant.core import callback
 
 from . import config_flow_schemas as schemas
 from . import settings, validation
+from .config_flow_controller import ControllerSubentryFlow
+from .config_flow_options import PolicyOptionsFlow
 from .const import (
     CONF_ACT_ON_TEST_EVENTS,
     CONF_BASELINE_MINUTES,
+    CONF_CERT,
     CONF_CHECK_REACHABLE,
     CONF_HOST,
+    CONF_KEY,
     CONF_MAX_KW,
     CONF_METER_ENTITY,
     CONF_METER_SOURCE,
     CONF_NORMAL_LEVEL,
+    CONF_PASSPHRASE,
     CONF_POINT_MODE,
     CONF_POINTS,
     CONF_SHED_LEVEL,
     CONF_VEN_NAME,
     CONF_VTN_OUTAGE_MINUTES,
+    CONF_VTN_URL,
     DEFAULT_BASELINE_MINUTES,
     DEFAULT_VTN_OUTAGE_MINUTES,
     DOMAIN,
     METER_SOURCE_MODBUS,
     POINT_MODE_SEED,
+    SUBENTRY_CONTROLLER,
 )
 from .engine.points import OverridePoint, point_to_dict
 from .modbus.meter import DEFAULT_MAX_KW
@@ -41,21 +62,45 @@ from .validation import FlowError
 
 
 class LoadshedConfigFlow(ConfigFlow, domain=DOMAIN):
-    """Set up or reconfigure one VEN."""
+    """Set up or reconfigure one VEN.
 
-    VERSION = 1
+    Version 2: VTN, BACnet interface and meter in ``data``, the policy in ``options``, one
+    subentry per controller; ``async_migrate_entry`` upgrades version 1 entries.
+    """
+
+    VERSION = 2
+    MINOR_VERSION = 1
 
     def __init__(self) -> None:
         """Start with an empty draft."""
         self._data: dict[str, Any] = {}
         self._unreachable: list[str] = []
 
+    @classmethod
+    @callback
+    def async_get_supported_subentry_types(
+        cls, config_entry: ConfigEntry
+    ) -> dict[str, type[ConfigSubentryFlow]]:
+        """Each BACnet controller is a subentry: added, edited or removed on its own."""
+        return {SUBENTRY_CONTROLLER: ControllerSubentryFlow}
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> OptionsFlow:
+        """The shed policy, applied to the running entry without a reload."""
+        return PolicyOptionsFlow()
+
     # ---- helpers --------------------------------------------------------------------------
+
+    @property
+    def _reconfiguring(self) -> bool:
+        return self.source == SOURCE_RECONFIGURE
 
     def _defaults(self) -> Mapping[str, Any]:
         """Values to pre-fill: the draft, else the entry being reconfigured."""
-        if self.source == SOURCE_RECONFIGURE:
-            return {**self._get_reconfigure_entry().data, **self._data}
+        if self._reconfiguring:
+            entry = self._get_reconfigure_entry()
+            return {**entry.data, **entry.options, **self._data}
         return self._data
 
     def _form(
@@ -102,8 +147,47 @@ class LoadshedConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Edit everything, starting again from the VTN step."""
+        """Edit the VTN, the BACnet interface and the meter, starting from the VTN step."""
         return await self.async_step_user(user_input)
+
+    # ---- reauthentication: a new client certificate --------------------------------------
+
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+        """The VTN no longer accepts the VEN's client certificate: ask for a new one."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """A new certificate and key, checked by a real registration with the VTN."""
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        placeholders = {"vtn_url": str(entry.data.get(CONF_VTN_URL, ""))}
+        if user_input is not None:
+            material = {
+                CONF_CERT: str(user_input.get(CONF_CERT, "")).strip(),
+                CONF_KEY: str(user_input.get(CONF_KEY, "")).strip(),
+                CONF_PASSPHRASE: user_input.get(CONF_PASSPHRASE) or None,
+            }
+            vtn = {**entry.data, **material}
+            try:
+                await validation.validate_vtn(self.hass, vtn)
+            except FlowError as err:
+                errors[err.field] = err.key
+                placeholders.update(err.placeholders)
+            else:
+                data = {k: v for k, v in vtn.items() if v not in (None, "")}
+                self.hass.config_entries.async_update_entry(entry, data=data)
+                if entry.state is not ConfigEntryState.LOADED:
+                    # Not running, so no update listener: start it with the new certificate.
+                    self.hass.config_entries.async_schedule_reload(entry.entry_id)
+                return self.async_abort(reason="reauth_successful")
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            data_schema=self.add_suggested_values_to_schema(schemas.REAUTH, user_input or {}),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
 
     # ---- step 2: BACnet ------------------------------------------------------------------
 
@@ -114,19 +198,21 @@ class LoadshedConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             try:
                 bacnet = validation.validate_bacnet(user_input)
-                await validation.check_port_free(self.hass, bacnet)
+                replacing = self._get_reconfigure_entry().data if self._reconfiguring else None
+                await validation.check_port_free(self.hass, bacnet, replacing=replacing)
             except FlowError as err:
                 errors[err.field] = err.key
                 placeholders.update(err.placeholders)
             else:
                 self._data.update(bacnet)
+                if self._reconfiguring:
+                    return await self.async_step_meter()
                 if bacnet[CONF_POINT_MODE] == POINT_MODE_SEED:
                     return await self.async_step_points_seed()
                 return await self.async_step_points_bulk()
         default_interface = await validation.default_interface(self.hass)
-        return self._form(
-            "bacnet", schemas.bacnet(default_interface), errors, placeholders, user_input
-        )
+        schema = schemas.bacnet(default_interface, with_points=not self._reconfiguring)
+        return self._form("bacnet", schema, errors, placeholders, user_input)
 
     async def async_step_points_seed(
         self, user_input: dict[str, Any] | None = None
@@ -171,7 +257,7 @@ class LoadshedConfigFlow(ConfigFlow, domain=DOMAIN):
     async def _points_accepted(
         self, points: list[OverridePoint], user_input: Mapping[str, Any]
     ) -> ConfigFlowResult:
-        self._data.update(user_input)
+        # The form's text is not kept: the points go to the controller subentries.
         self._data[CONF_POINTS] = [point_to_dict(p) for p in points]
         if self._data.get(CONF_CHECK_REACHABLE):
             self._unreachable = await validation.unreachable_points(self.hass, self._data, points)
@@ -221,7 +307,7 @@ class LoadshedConfigFlow(ConfigFlow, domain=DOMAIN):
             else:
                 self._data.update(meter)
                 self._data["meter_first_kw"] = kw
-                return await self.async_step_policy()
+                return await self._meter_done()
         return self._form("meter_modbus", schemas.METER_MODBUS, errors, placeholders, user_input)
 
     async def async_step_meter_entity(
@@ -242,8 +328,13 @@ class LoadshedConfigFlow(ConfigFlow, domain=DOMAIN):
                 placeholders.update(err.placeholders)
             else:
                 self._data.update(user_input)
-                return await self.async_step_policy()
+                return await self._meter_done()
         return self._form("meter_entity", schemas.METER_ENTITY, errors, placeholders, user_input)
+
+    async def _meter_done(self) -> ConfigFlowResult:
+        if self._reconfiguring:
+            return self._finish_reconfigure()
+        return await self.async_step_policy()
 
     # ---- step 4: shed policy -------------------------------------------------------------
 
@@ -272,9 +363,31 @@ class LoadshedConfigFlow(ConfigFlow, domain=DOMAIN):
         return self._form("policy", schemas.POLICY, errors, user_input=user_input)
 
     def _finish(self) -> ConfigFlowResult:
-        data = validation.entry_data(self._data)
-        if self.source == SOURCE_RECONFIGURE:
-            return self.async_update_reload_and_abort(
-                self._get_reconfigure_entry(), data=data, reason="reconfigure_successful"
-            )
-        return self.async_create_entry(title=data[CONF_VEN_NAME], data=data)
+        data, options, controllers = settings.split_v1(validation.entry_data(self._data))
+        return self.async_create_entry(
+            title=data[CONF_VEN_NAME],
+            data=data,
+            options=options,
+            subentries=[
+                ConfigSubentryData(
+                    data=controller,
+                    subentry_type=SUBENTRY_CONTROLLER,
+                    title=settings.controller_title(controller),
+                    unique_id=str(controller["address"]),
+                )
+                for controller in controllers
+            ],
+        )
+
+    def _finish_reconfigure(self) -> ConfigFlowResult:
+        """Store the new VTN, interface and meter; the update listener reloads the entry.
+
+        Not ``async_update_reload_and_abort``: with an update listener it reloads twice, and
+        Home Assistant refuses that pairing from 2026.12.
+        """
+        entry = self._get_reconfigure_entry()
+        data, options, _ = settings.split_v1(validation.entry_data(self._data))
+        self.hass.config_entries.async_update_entry(
+            entry, data=data, options={**entry.options, **options}
+        )
+        return self.async_abort(reason="reconfigure_successful")

@@ -9,8 +9,12 @@ from homeassistant.helpers import selector
 
 from .const import (
     CONF_ACT_ON_TEST_EVENTS,
+    CONF_ADDRESS,
     CONF_ADDRESSES,
     CONF_BASELINE_MINUTES,
+    CONF_BBMD_ADDRESS,
+    CONF_BBMD_PORT,
+    CONF_BBMD_TTL,
     CONF_BULK,
     CONF_CA,
     CONF_CERT,
@@ -26,6 +30,7 @@ from .const import (
     CONF_METER_INTERVAL,
     CONF_METER_SOURCE,
     CONF_MODBUS_PORT,
+    CONF_NAME,
     CONF_NORMAL_LEVEL,
     CONF_OBJECT_TYPE,
     CONF_PASSPHRASE,
@@ -47,6 +52,7 @@ from .const import (
     CONF_WORD_ORDER,
     DEFAULT_BACNET_PORT,
     DEFAULT_BASELINE_MINUTES,
+    DEFAULT_BBMD_TTL,
     DEFAULT_DEVICE_INSTANCE,
     DEFAULT_METER_INTERVAL,
     DEFAULT_MODBUS_PORT,
@@ -115,22 +121,28 @@ USER: Final = vol.Schema(
 )
 
 
-def bacnet(default_interface: str) -> vol.Schema:
-    """The BACnet step, its interface pre-filled with HA's primary address (if known)."""
-    return vol.Schema(
-        {
-            vol.Required(CONF_INTERFACE, default=default_interface): _TEXT,
-            vol.Required(CONF_PORT, default=DEFAULT_BACNET_PORT): _number(0, 65535),
-            vol.Required(CONF_DEVICE_INSTANCE, default=DEFAULT_DEVICE_INSTANCE): _number(
-                0, 4194302
-            ),
-            vol.Optional(CONF_ROUTERS): _MULTILINE,
-            vol.Required(CONF_POINT_MODE, default=POINT_MODE_SEED): _choice(
-                [POINT_MODE_SEED, POINT_MODE_BULK], CONF_POINT_MODE
-            ),
-            vol.Required(CONF_CHECK_REACHABLE, default=False): selector.BooleanSelector(),
-        }
-    )
+def bacnet(default_interface: str, *, with_points: bool = True) -> vol.Schema:
+    """The BACnet step, its interface pre-filled with HA's primary address (if known).
+
+    Without ``with_points`` (reconfiguring: the points live in the controller subentries) it
+    asks for the interface only.
+    """
+    fields: dict[vol.Marker, object] = {
+        vol.Required(CONF_INTERFACE, default=default_interface): _TEXT,
+        vol.Required(CONF_PORT, default=DEFAULT_BACNET_PORT): _number(0, 65535),
+        vol.Required(CONF_DEVICE_INSTANCE, default=DEFAULT_DEVICE_INSTANCE): _number(0, 4194302),
+        vol.Optional(CONF_ROUTERS): _MULTILINE,
+        # A BBMD only when the controllers are on another subnet; port and TTL apply with it.
+        vol.Optional(CONF_BBMD_ADDRESS): _TEXT,
+        vol.Optional(CONF_BBMD_PORT, default=DEFAULT_BACNET_PORT): _number(1, 65535),
+        vol.Optional(CONF_BBMD_TTL, default=DEFAULT_BBMD_TTL): _number(30, 65535),
+    }
+    if with_points:
+        fields[vol.Required(CONF_POINT_MODE, default=POINT_MODE_SEED)] = _choice(
+            [POINT_MODE_SEED, POINT_MODE_BULK], CONF_POINT_MODE
+        )
+        fields[vol.Required(CONF_CHECK_REACHABLE, default=False)] = selector.BooleanSelector()
+    return vol.Schema(fields)
 
 
 POINTS_SEED: Final = vol.Schema(
@@ -186,12 +198,36 @@ METER_ENTITY: Final = vol.Schema(
     }
 )
 
-POLICY: Final = vol.Schema(
+_POLICY_FIELDS: Final = {
+    vol.Required(CONF_SHED_LEVEL, default=1): _number(1, 3),
+    vol.Required(CONF_NORMAL_LEVEL, default=0): _number(0, 2),
+    vol.Required(CONF_ACT_ON_TEST_EVENTS, default=False): selector.BooleanSelector(),
+    vol.Required(CONF_BASELINE_MINUTES, default=DEFAULT_BASELINE_MINUTES): _number(1, 240),
+    vol.Required(CONF_VTN_OUTAGE_MINUTES, default=DEFAULT_VTN_OUTAGE_MINUTES): _number(1, 1440),
+}
+POLICY: Final = vol.Schema(_POLICY_FIELDS)
+
+
+def options(*, modbus_meter: bool) -> vol.Schema:
+    """The options flow: the policy, and the meter's poll interval when it is a Modbus meter."""
+    if not modbus_meter:
+        return POLICY
+    interval = vol.Required(CONF_METER_INTERVAL, default=DEFAULT_METER_INTERVAL)
+    return vol.Schema({**_POLICY_FIELDS, interval: _number(1, 3600)})
+
+
+REAUTH: Final = vol.Schema(
     {
-        vol.Required(CONF_SHED_LEVEL, default=1): _number(1, 3),
-        vol.Required(CONF_NORMAL_LEVEL, default=0): _number(0, 2),
-        vol.Required(CONF_ACT_ON_TEST_EVENTS, default=False): selector.BooleanSelector(),
-        vol.Required(CONF_BASELINE_MINUTES, default=DEFAULT_BASELINE_MINUTES): _number(1, 240),
-        vol.Required(CONF_VTN_OUTAGE_MINUTES, default=DEFAULT_VTN_OUTAGE_MINUTES): _number(1, 1440),
+        vol.Required(CONF_CERT): _MULTILINE,
+        vol.Required(CONF_KEY): _MULTILINE,
+        vol.Optional(CONF_PASSPHRASE): _PASSWORD,
+    }
+)
+
+CONTROLLER: Final = vol.Schema(
+    {
+        vol.Required(CONF_ADDRESS): _TEXT,
+        vol.Optional(CONF_NAME): _TEXT,
+        vol.Required(CONF_BULK): _MULTILINE,
     }
 )

@@ -23,6 +23,9 @@ CONF_INTERFACE: Final = "interface"  # "192.168.1.5/24"
 CONF_PORT: Final = "port"
 CONF_DEVICE_INSTANCE: Final = "device_instance"
 CONF_ROUTERS: Final = "routers"  # "12345=192.168.1.50" lines
+CONF_BBMD_ADDRESS: Final = "bbmd_address"  # optional: register as a foreign device there
+CONF_BBMD_PORT: Final = "bbmd_port"
+CONF_BBMD_TTL: Final = "bbmd_ttl"  # seconds
 CONF_POINTS: Final = "points"  # list of point dicts (see engine.points.OverridePoint)
 CONF_POINT_MODE: Final = "point_mode"
 CONF_ADDRESSES: Final = "addresses"
@@ -61,6 +64,7 @@ POINT_MODE_BULK: Final = "bulk"
 
 DEFAULT_BACNET_PORT: Final = 47808
 DEFAULT_DEVICE_INSTANCE: Final = 3_990_001
+DEFAULT_BBMD_TTL: Final = 900  # seconds
 DEFAULT_MODBUS_PORT: Final = 502
 DEFAULT_REGISTER: Final = 17
 DEFAULT_METER_INTERVAL: Final = 10  # seconds
@@ -70,3 +74,17 @@ DEFAULT_SEED_INSTANCE: Final = 302
 DEFAULT_SEED_VALUE: Final = 80
 DEFAULT_BASELINE_MINUTES: Final = 15
 DEFAULT_VTN_OUTAGE_MINUTES: Final = 30
+
+# Version 2 of an entry: the VTN, the BACnet interface and the meter in ``data``, the policy in
+# ``options``, one subentry per BACnet controller holding its points (version 1 held it all).
+SUBENTRY_CONTROLLER: Final = "controller"
+CONF_ADDRESS: Final = "address"  # a controller subentry's device address
+CONF_NAME: Final = "name"  # a controller subentry's optional name
+POLICY_KEYS: Final = (
+    CONF_SHED_LEVEL,
+    CONF_NORMAL_LEVEL,
+    CONF_ACT_ON_TEST_EVENTS,
+    CONF_BASELINE_MINUTES,
+    CONF_VTN_OUTAGE_MINUTES,
+    CONF_METER_INTERVAL,
+)

@@ -29,6 +29,7 @@ class Topic(Flag):
     STATE = auto()  # events, level, points, the VTN connection
     METER = auto()  # a meter reading (good or failed)
     ACTIVITY = auto()  # bus events fired since the last update
+    BBMD = auto()  # the BBMD registration's status
 
 
 @dataclass(frozen=True, slots=True)

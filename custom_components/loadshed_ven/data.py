@@ -8,8 +8,9 @@ building when the entry unloads or Home Assistant stops.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from typing import Final
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final, Self
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import EVENT_HOMEASSISTANT_CLOSE
@@ -17,13 +18,14 @@ from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
-from .bacnet import StackHandle, StackRegistry
+from .bacnet import BbmdStatus, StackHandle, StackRegistry
 from .building_meter import BuildingMeter
 from .bus_events import BusEvents
 from .const import DOMAIN, LOGGER
-from .coordinator import LoadshedCoordinator
+from .coordinator import LoadshedCoordinator, Topic
 from .engine.event_history import EventHistory, EventView
 from .engine.overrides import PointState
+from .engine.points import OverridePoint
 from .engine.shed import ShedController
 from .engine.verification import ShedVerifier
 from .level_driver import LevelDriver
@@ -62,6 +64,34 @@ def stack_registry(hass: HomeAssistant) -> StackRegistry:
     return registry
 
 
+@dataclass(frozen=True, kw_only=True)
+class EntryShape:
+    """What a running entry was built from, to tell what an update of the entry changed."""
+
+    data: dict[str, Any]
+    options: dict[str, Any]
+    controllers: dict[str, dict[str, Any]]  # subentry id -> its data
+
+    @classmethod
+    def of(cls, entry: ConfigEntry[Any]) -> Self:
+        """A copy of the entry's data, options and controller subentries' data."""
+        return cls(
+            data=dict(entry.data),
+            options=dict(entry.options),
+            controllers={sid: dict(sub.data) for sid, sub in entry.subentries.items()},
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class BbmdView:
+    """The BBMD registration as the entities, repairs and diagnostics show it."""
+
+    address: str  # ip:port
+    ttl: int
+    status: BbmdStatus | None  # None once the stack has closed
+    reason: str
+
+
 @dataclass(kw_only=True)
 class LoadshedData:
     """Everything one config entry runs, wired once at set-up."""
@@ -80,6 +110,11 @@ class LoadshedData:
     ven: VenConnection
     bus: BusEvents
     repairs: RepairIssues
+    shape: EntryShape
+    # Set by the switch platform: adds switches for points, on a controller subentry.
+    add_switches: Callable[[list[OverridePoint], str | None], None] | None = None
+    # Entry updates are applied one at a time (each may release points over BACnet).
+    update_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     # ---- what the entities show ---------------------------------------------------------
 
@@ -97,6 +132,29 @@ class LoadshedData:
     def shedding(self) -> bool:
         """True while any point may hold our value: written, being written or not yet released."""
         return any(state.holds_override for state in self.controller.states())
+
+    @property
+    def bbmd(self) -> BbmdView | None:
+        """The BBMD registration now; None when no BBMD is configured."""
+        bbmd = self.settings.interface.bbmd
+        if bbmd is None:
+            return None
+        stack = self.bacnet.stack
+        return BbmdView(
+            address=bbmd.text, ttl=bbmd.ttl, status=stack.bbmd_status, reason=stack.bbmd_reason
+        )
+
+    @callback
+    def watch_bbmd(self) -> Callable[[], None]:
+        """Push :attr:`Topic.BBMD` whenever the registration changes; returns the unsubscribe.
+
+        The stack may be shared with other entries (one BBMD per stack): each watches it.
+        """
+
+        def changed(_status: BbmdStatus, _reason: str) -> None:
+            self.coordinator.push(Topic.BBMD)
+
+        return self.bacnet.stack.add_bbmd_listener(changed)
 
     def current_event(self) -> EventView | None:
         """The event in force now, else the next one scheduled, else the last one seen."""

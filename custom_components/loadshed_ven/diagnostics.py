@@ -1,7 +1,8 @@
 """Diagnostics: the entry's settings (secrets redacted) and what the VEN is doing now.
 
 Besides the settings and the state of every point: the override ledger, the last events seen,
-the current (or last) shed's verification and the last values reported to the VTN.
+the current (or last) shed's verification, the last values reported to the VTN and, with a BBMD,
+its registration.
 """
 
 from __future__ import annotations
@@ -48,10 +49,22 @@ async def async_get_config_entry_diagnostics(
     """Return the entry's redacted settings and what the VEN is doing now."""
     data = entry.runtime_data
     view = data.current_event()
-    return {
+    diagnostics: dict[str, Any] = {
         "entry": {
             "title": entry.title,
+            "version": entry.version,
             "data": async_redact_data(dict(entry.data), TO_REDACT),
+            "options": dict(entry.options),
+            "subentries": [
+                {
+                    # The unique id (the controller's address), not the random subentry id.
+                    "unique_id": subentry.unique_id,
+                    "subentry_type": subentry.subentry_type,
+                    "title": subentry.title,
+                    "data": async_redact_data(dict(subentry.data), TO_REDACT),
+                }
+                for subentry in entry.subentries.values()
+            ],
         },
         "runtime": {
             "level": data.level,
@@ -76,6 +89,15 @@ async def async_get_config_entry_diagnostics(
         "verification": _verification(data.verification.current()),
         "reports": [{"time": _iso(at), "watts": watts} for at, watts in data.ven.recent_reports],
     }
+    if (bbmd := data.bbmd) is not None:
+        # Only with a BBMD configured. Its address is no secret: it is on the building's LAN.
+        diagnostics["bbmd"] = {
+            "address": bbmd.address,
+            "ttl": bbmd.ttl,
+            "status": None if bbmd.status is None else str(bbmd.status),
+            "reason": bbmd.reason,
+        }
+    return diagnostics
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -126,7 +148,7 @@ def _plan(plan: EventPlan) -> dict[str, Any]:
 
 
 def _point(state: PointState) -> dict[str, Any]:
-    return {
+    point = {
         "key": state.point.key,
         "name": state.point.name,
         "priority": state.point.priority,
@@ -140,3 +162,7 @@ def _point(state: PointState) -> dict[str, Any]:
         "detail": state.detail,
         "operator_released": state.operator_released,
     }
+    if state.base_value is not None:
+        # An offset point's value in force when its shed started (what the offset adds to).
+        point["base_value"] = state.base_value
+    return point

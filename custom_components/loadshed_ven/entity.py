@@ -12,7 +12,7 @@ from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .const import DOMAIN
+from .const import CONF_NAME, DOMAIN
 from .coordinator import LoadshedCoordinator, Topic
 from .data import LoadshedConfigEntry, LoadshedData
 from .unique_ids import controller_device_id, meter_device_id, unique_id
@@ -41,11 +41,26 @@ def meter_device_info(entry: LoadshedConfigEntry) -> DeviceInfo:
     )
 
 
-def controller_device_info(entry: LoadshedConfigEntry, address: str) -> DeviceInfo:
-    """One BACnet controller, named by its address (IP[:port] or network:MAC)."""
+def controller_device_name(
+    entry: LoadshedConfigEntry, address: str, subentry_id: str | None
+) -> str:
+    """Its controller subentry's title when the controller was given a name, else its address."""
+    subentry = entry.subentries.get(subentry_id) if subentry_id is not None else None
+    if subentry is not None and subentry.data.get(CONF_NAME):
+        return subentry.title
+    return f"BACnet controller {address}"
+
+
+def controller_device_info(
+    entry: LoadshedConfigEntry, address: str, subentry_id: str | None
+) -> DeviceInfo:
+    """One BACnet controller (IP[:port] or network:MAC), of the subentry that configures it.
+
+    The device is linked to that subentry by adding its entities with ``config_subentry_id``.
+    """
     return DeviceInfo(
         identifiers={(DOMAIN, controller_device_id(entry.entry_id, address))},
-        name=f"BACnet controller {address}",
+        name=controller_device_name(entry, address, subentry_id),
         manufacturer=MANUFACTURER,
         model="BACnet controller",
     )

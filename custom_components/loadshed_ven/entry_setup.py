@@ -7,21 +7,25 @@ on before every earlier override is known.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Final
 
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.util import dt as dt_util
 
+from . import settings as entry_settings
 from . import tls
 from .bacnet import BacnetOverrideWriter, BacnetStackError, PortInUseError, StackHandle
 from .building_meter import BuildingMeter
 from .bus_events import SOURCE_SCHEDULE, BusEvents
-from .const import DOMAIN
+from .const import DOMAIN, LOGGER
 from .coordinator import LoadshedCoordinator, Topic
-from .data import LoadshedConfigEntry, LoadshedData, stack_registry
+from .data import EntryShape, LoadshedConfigEntry, LoadshedData, stack_registry
 from .engine.event_history import EventHistory
+from .engine.points import OverridePoint
 from .engine.schedule import Schedule, StableOffset
 from .engine.shed import ShedController
 from .engine.verification import ShedVerifier
@@ -32,6 +36,7 @@ from .opt_outs import OptOutStore
 from .override_ledger import OverrideLedger
 from .repair_issues import RepairIssues
 from .settings import EntrySettings
+from .switch import remove_stale, rename_controller_devices
 from .vtn_inbox import VtnInbox
 
 # The longest one shed or release pass may take; what has not verified by then is retried.
@@ -40,18 +45,25 @@ PASS_DEADLINE_SECONDS: Final = 120.0
 
 async def async_build(hass: HomeAssistant, entry: LoadshedConfigEntry) -> LoadshedData:
     """Start the BACnet stack, settle the ledger, start the meter; wire the VEN (not started)."""
+    shape = EntryShape.of(entry)
     # Pure parsing, but thousands of points take a noticeable time: keep it off the loop.
-    settings = await hass.async_add_executor_job(EntrySettings.parse, dict(entry.data))
+    settings = await hass.async_add_executor_job(
+        EntrySettings.from_entry, shape.data, shape.options, shape.controllers
+    )
     handle = await _acquire_stack(hass, settings)
     try:
-        return await _async_wire(hass, entry, settings, handle)
+        return await _async_wire(hass, entry, settings, handle, shape)
     except BaseException:
         await handle.release()  # a set-up that fails must not keep the port
         raise
 
 
 async def _async_wire(
-    hass: HomeAssistant, entry: LoadshedConfigEntry, settings: EntrySettings, handle: StackHandle
+    hass: HomeAssistant,
+    entry: LoadshedConfigEntry,
+    settings: EntrySettings,
+    handle: StackHandle,
+    shape: EntryShape,
 ) -> LoadshedData:
     writer = BacnetOverrideWriter(handle.stack)
     controller = ShedController(
@@ -89,6 +101,8 @@ async def _async_wire(
         coordinator=coordinator,
     )
     vtn = VtnInbox(
+        hass,
+        entry,
         driver=driver,
         history=history,
         opted_out=opt_outs.ids,
@@ -107,6 +121,7 @@ async def _async_wire(
             on_event=vtn.handle_event,
             on_event_ids=vtn.handle_event_ids,
             on_connected=vtn.handle_connection,
+            on_cert_refused=vtn.handle_cert_refused,
             meter_power=lambda: None if meter.latest_kw is None else meter.latest_kw * 1000.0,
         )
     except BaseException:
@@ -147,6 +162,7 @@ async def _async_wire(
         ven=ven,
         bus=bus,
         repairs=repairs,
+        shape=shape,
     )
 
 
@@ -190,7 +206,102 @@ def async_start(hass: HomeAssistant, entry: LoadshedConfigEntry) -> None:
     # Runs after async_unload_entry has released: what could not be released stays listed.
     entry.async_on_unload(data.repairs.async_stop)
     _release_when_hass_stops(hass, entry)
+    entry.async_on_unload(entry.add_update_listener(async_entry_updated))
     entry.async_create_background_task(hass, data.ven.run(), f"{DOMAIN} VEN {entry.title}")
+
+
+async def async_entry_updated(hass: HomeAssistant, entry: LoadshedConfigEntry) -> None:
+    """Apply what changed: the policy and controllers live; the VTN, interface or meter by reload.
+
+    A reload unloads first, and unloading releases every override of the points the entry ran
+    with; what cannot be released stays in the ledger, which keeps its own copy of each point
+    and settles it at the next set-up.
+    """
+    if entry.state is not ConfigEntryState.LOADED:
+        return
+    data = entry.runtime_data
+    async with data.update_lock:
+        old, new = data.shape, EntryShape.of(entry)
+        if new.data != old.data or (
+            new.controllers != old.controllers and not await _apply_controllers(hass, entry, new)
+        ):
+            hass.config_entries.async_schedule_reload(entry.entry_id)
+            return
+        if new.options != old.options:
+            _apply_options(data, new)
+        data.shape = new
+
+
+async def _apply_controllers(
+    hass: HomeAssistant, entry: LoadshedConfigEntry, shape: EntryShape
+) -> bool:
+    """Add and remove points of the running entry; False when only a reload can apply it.
+
+    Removed points are released first (a removed controller's switches are already gone: Home
+    Assistant removes a deleted subentry's entities); added ones get their switches, on their
+    controller's subentry, and the level in force. A point whose definition changed, or whose
+    release does not verify, takes a reload.
+    """
+    data = entry.runtime_data
+    parsed = await hass.async_add_executor_job(
+        EntrySettings.from_entry, shape.data, shape.options, shape.controllers
+    )
+    before = {point.key: point for point in data.settings.points}
+    after = {point.key: point for point in parsed.points}
+    if data.add_switches is None or any(
+        before[k] != after[k] for k in before.keys() & after.keys()
+    ):
+        return False
+    removed = [key for key in before if key not in after]
+    added = [point for key, point in after.items() if key not in before]
+    if removed:
+        if stuck := await data.controller.remove_points(removed):
+            LOGGER.warning(
+                "%d removed point(s) could not be verified as released; reloading: %s",
+                len(stuck),
+                ", ".join(stuck[:10]),
+            )
+            return False
+        remove_stale(hass, entry, [s.point for s in data.controller.states()])
+    if added:
+        await data.controller.add_points(added)
+        by_subentry: dict[str | None, list[OverridePoint]] = {}
+        for point in added:
+            by_subentry.setdefault(parsed.subentry_of.get(point.key), []).append(point)
+        for subentry_id, points in by_subentry.items():
+            data.add_switches(points, subentry_id)
+        data.driver.reapply()
+    data.settings = replace(data.settings, points=parsed.points, subentry_of=parsed.subentry_of)
+    rename_controller_devices(hass, entry, parsed.subentry_of)
+    LOGGER.info("Controllers changed: %d point(s) added, %d removed", len(added), len(removed))
+    return True
+
+
+def _apply_options(data: LoadshedData, shape: EntryShape) -> None:
+    """Hand a new policy to the running entry; the event in progress goes on."""
+    merged = {**shape.data, **shape.options}
+    try:
+        policy = entry_settings.policy(merged)
+    except ValueError as err:  # the options flow refuses this; stored by other means
+        LOGGER.error("The shed policy in the options cannot be used and is ignored: %s", err)
+        return
+    act_on_test = entry_settings.act_on_test_events(merged)
+    interval = entry_settings.meter_interval(merged)
+    window = entry_settings.baseline_window(merged)
+    outage_after = entry_settings.vtn_outage_alert(merged)
+    data.driver.apply_policy(policy, act_on_test)
+    data.meter.set_interval(interval)
+    # A shed in progress keeps the baseline it started with; the next one uses the new window.
+    data.verification.set_window(window)
+    data.repairs.set_outage_after(outage_after)
+    data.settings = replace(
+        data.settings,
+        policy=policy,
+        act_on_test_events=act_on_test,
+        meter=replace(data.settings.meter, interval=interval),
+        baseline_window=window,
+        vtn_outage_alert=outage_after,
+    )
 
 
 def _release_when_hass_stops(hass: HomeAssistant, entry: LoadshedConfigEntry) -> None:

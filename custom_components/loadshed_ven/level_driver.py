@@ -28,7 +28,7 @@ from .bus_events import (
 from .const import DOMAIN
 from .coordinator import LoadshedCoordinator, Topic
 from .engine.schedule import Schedule
-from .engine.shed import ApplyReport, ShedController
+from .engine.shed import ApplyReport, ShedController, ShedPolicy
 from .engine.verification import ShedVerifier
 
 if TYPE_CHECKING:
@@ -64,6 +64,10 @@ class LevelDriver:
         self._unsub_timer: CALLBACK_TYPE | None = None
         self._evaluation_pending = False
         self._stopped = False
+        # Set by a policy change: the next pass runs even for an unchanged level, and judges
+        # "was shedding" by the policy the building was shed under.
+        self._reapply = False
+        self._shedding_before: bool | None = None
 
     @callback
     def request_evaluation(self) -> None:
@@ -80,6 +84,28 @@ class LevelDriver:
         """Evaluate for an operator's action and wait for the pass it starts."""
         task = self._evaluate(SOURCE_OPERATOR, context)
         return await task if task is not None else ApplyReport()
+
+    @callback
+    def apply_policy(self, policy: ShedPolicy, act_on_test: bool) -> None:
+        """Adopt a new shed policy and test-event choice, and apply the level in force again.
+
+        The running event goes on: points already at their value are not written again, and
+        only what the new policy changes is written or released.
+        """
+        if policy == self._controller.policy and act_on_test == self.schedule.act_on_test:
+            return
+        if self._shedding_before is None:
+            self._shedding_before = self._controller.shedding
+        self._controller.set_policy(policy)
+        self.schedule.act_on_test = act_on_test
+        self._reapply = True
+        self._evaluate(SOURCE_SCHEDULE)
+
+    @callback
+    def reapply(self) -> None:
+        """Apply the level in force again, e.g. to points just added."""
+        self._reapply = True
+        self._evaluate(SOURCE_SCHEDULE)
 
     async def async_stop(self) -> None:
         """Stop acting on the schedule and cancel the timer (the caller then releases)."""
@@ -119,7 +145,8 @@ class LevelDriver:
         if (when := self.schedule.next_change_after(now)) is not None:
             self._unsub_timer = async_track_point_in_utc_time(self._hass, self._timer_fired, when)
         task = None
-        if target != self._applied:
+        if target != self._applied or self._reapply:
+            self._reapply = False
             previous, self._applied = self._applied, target
             apply = self._apply(target, previous, source, context)
             task = self._entry.async_create_background_task(self._hass, apply, f"{DOMAIN} apply")
@@ -132,6 +159,8 @@ class LevelDriver:
         level, event_id = target
         controller = self._controller
         was_shedding = controller.shedding
+        if self._shedding_before is not None:
+            was_shedding, self._shedding_before = self._shedding_before, None
         policy = controller.policy
         # Verification measures from the first write: readings taken during it are no baseline.
         if not was_shedding and policy.sheds(policy.acting_level(level, controller.acting)):

@@ -1,4 +1,4 @@
-"""Repair issues an operator must see: stuck override points, a lost VTN, a wrong VTN certificate.
+"""Repair issues an operator must see: stuck points, a lost VTN or BBMD, a wrong VTN certificate.
 
 Each issue is raised while its condition holds and deleted as soon as it no longer does, so the
 Repairs dashboard always shows what the building needs now. The conditions are re-checked on
@@ -18,6 +18,7 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_call_later, async_track_time_interval
 from homeassistant.util import dt as dt_util
 
+from .bacnet import BbmdStatus
 from .const import DOMAIN
 from .coordinator import LoadshedCoordinator, Topic
 from .engine.overrides import FailureKind, PointState, PointStatus
@@ -28,9 +29,12 @@ from .override_ledger import OverrideLedger
 from .vtn_inbox import VtnInbox
 
 if TYPE_CHECKING:
-    from .data import LoadshedConfigEntry
+    from .data import LoadshedConfigEntry, LoadshedData
 
 CHECK_INTERVAL: Final = timedelta(seconds=15)
+# A BBMD that does not answer for this long raises an issue: about four tries of the upkeep
+# (one every 30 s), so a BBMD rebooting or a lost datagram does not.
+BBMD_UNREACHABLE_GRACE: Final = timedelta(minutes=2)
 # The issue lists this many points by name; the rest are counted.
 LISTED_POINTS: Final = 20
 
@@ -57,6 +61,11 @@ def vtn_unreachable_issue_id(entry_id: str) -> str:
 def vtn_fingerprint_issue_id(entry_id: str) -> str:
     """Issue id: the VTN's messages are not signed by the pinned certificate."""
     return f"vtn_fingerprint_{entry_id}"
+
+
+def bbmd_issue_id(entry_id: str) -> str:
+    """Issue id: the BBMD refused the registration, or has not answered for a while."""
+    return f"bbmd_registration_{entry_id}"
 
 
 def describe_stuck(states: Sequence[PointState]) -> str:
@@ -111,6 +120,10 @@ class RepairIssues:
         self._unsubs: list[Callable[[], None]] = []
         self._unsub_outage: CALLBACK_TYPE | None = None
         self._outage = False  # unreachable for at least outage_after
+        self._data: LoadshedData | None = None
+        self._bbmd_down_since: datetime | None = None
+        self._bbmd_overdue = False  # not registered for at least BBMD_UNREACHABLE_GRACE
+        self._unsub_bbmd_grace: CALLBACK_TYPE | None = None
 
     @property
     def _entry_id(self) -> str:
@@ -125,12 +138,33 @@ class RepairIssues:
     def async_start(self) -> None:
         """Start watching; the VTN counts as unreachable from now until it first answers."""
         self._down_since = dt_util.utcnow()
+        # The entry's runtime data is set by now; it shows the BBMD registration.
+        self._data = self._entry.runtime_data
         self._unsubs = [
             self._coordinator.async_add_listener(self._state_pushed),
             self._controller.add_listener(lambda _states: self.async_check()),
             async_track_time_interval(self._hass, self._tick, CHECK_INTERVAL),
         ]
+        if self._data.settings.interface.bbmd is not None:
+            self._unsubs.append(self._data.watch_bbmd())
         self.async_check()
+
+    @callback
+    def set_outage_after(self, window: timedelta) -> None:
+        """Apply a new VTN outage alert window now, counted from when the VTN was lost."""
+        self._outage_after = window
+        self._cancel_outage_timer()
+        self._outage = False
+        if self._down_since is not None and not self._vtn.connected:
+            remaining = (self._down_since + window - dt_util.utcnow()).total_seconds()
+            if remaining <= 0:
+                self._outage = True
+            else:
+                self._unsub_outage = async_call_later(self._hass, remaining, self._outage_due)
+        if not self._outage:
+            ir.async_delete_issue(self._hass, DOMAIN, vtn_unreachable_issue_id(self._entry_id))
+        if self._unsubs:
+            self.async_check()
 
     @callback
     def async_stop(self) -> None:
@@ -139,6 +173,7 @@ class RepairIssues:
             unsub()
         self._unsubs = []
         self._cancel_outage_timer()
+        self._bbmd_registered()
         ir.async_delete_issue(self._hass, DOMAIN, vtn_unreachable_issue_id(self._entry_id))
         ir.async_delete_issue(self._hass, DOMAIN, vtn_fingerprint_issue_id(self._entry_id))
         # What unload could not release stays listed until the next start settles it.
@@ -146,8 +181,11 @@ class RepairIssues:
 
     @callback
     def _state_pushed(self) -> None:
-        if self._coordinator.data.topics & Topic.STATE:
+        topics = self._coordinator.data.topics
+        if topics & Topic.STATE:
             self.async_check()
+        elif topics & Topic.BBMD:
+            self._check_bbmd()
 
     @callback
     def _tick(self, _now: datetime) -> None:
@@ -158,6 +196,7 @@ class RepairIssues:
         """Bring every issue in line with the state now."""
         self._check_points()
         self._check_vtn()
+        self._check_bbmd()
 
     # ---- stuck points -------------------------------------------------------------------
 
@@ -248,6 +287,69 @@ class RepairIssues:
             self._unsub_outage()
             self._unsub_outage = None
 
+    # ---- the BBMD -----------------------------------------------------------------------
+
+    @callback
+    def _check_bbmd(self) -> None:
+        view = self._data.bbmd if self._data is not None else None
+        if view is None or view.status in (None, BbmdStatus.REGISTERED):
+            self._bbmd_registered()
+            return
+        if view.status is BbmdStatus.REGISTERING:
+            return  # the first attempt is still waiting for an answer
+        if self._bbmd_down_since is None:
+            self._bbmd_down_since = dt_util.utcnow()
+            self._unsub_bbmd_grace = async_call_later(
+                self._hass, BBMD_UNREACHABLE_GRACE.total_seconds(), self._bbmd_grace_over
+            )
+        issue_id = bbmd_issue_id(self._entry_id)
+        if view.status is BbmdStatus.REFUSED:
+            # An answer, not a blip: the BBMD will go on refusing until someone changes it.
+            ir.async_create_issue(
+                self._hass,
+                DOMAIN,
+                issue_id,
+                is_fixable=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key="bbmd_refused",
+                translation_placeholders={
+                    "entry": self._entry.title,
+                    "bbmd": view.address,
+                    "reason": view.reason,
+                },
+            )
+        elif self._bbmd_overdue:
+            ir.async_create_issue(
+                self._hass,
+                DOMAIN,
+                issue_id,
+                is_fixable=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key="bbmd_unreachable",
+                translation_placeholders={
+                    "entry": self._entry.title,
+                    "bbmd": view.address,
+                    "since": self._bbmd_down_since.isoformat(timespec="seconds"),
+                    "reason": view.reason,
+                },
+            )
+
+    @callback
+    def _bbmd_grace_over(self, _now: datetime) -> None:
+        self._unsub_bbmd_grace = None
+        self._bbmd_overdue = True
+        self._check_bbmd()
+
+    @callback
+    def _bbmd_registered(self) -> None:
+        """Registered again (or no longer running): forget the outage, delete the issue."""
+        self._bbmd_down_since = None
+        self._bbmd_overdue = False
+        if self._unsub_bbmd_grace is not None:
+            self._unsub_bbmd_grace()
+            self._unsub_bbmd_grace = None
+        ir.async_delete_issue(self._hass, DOMAIN, bbmd_issue_id(self._entry_id))
+
 
 def removed_with_overrides_issue_id(entry_id: str) -> str:
     """Issue id: an entry was deleted while its ledger still listed points."""
@@ -267,6 +369,7 @@ def async_entry_removed(
         *(stuck_points_issue_id(entry_id, kind) for kind in FailureKind),
         vtn_unreachable_issue_id(entry_id),
         vtn_fingerprint_issue_id(entry_id),
+        bbmd_issue_id(entry_id),
     ):
         ir.async_delete_issue(hass, DOMAIN, issue_id)
     if not leftover:

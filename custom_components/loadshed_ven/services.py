@@ -1,4 +1,4 @@
-"""Registers the actions: shed now, release everything, opt out of an event, the dashboard.
+"""Registers the actions: shed now, release everything, opt out, the dashboard, export points.
 
 The actions themselves are the entry's :class:`OperatorActions` (the buttons and switches run
 the same ones); this module checks what a call gives and finds the entry it targets.
@@ -6,6 +6,8 @@ the same ones); this module checks what a call gives and finds the entry it targ
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, Final
 
@@ -24,9 +26,15 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import selector
 from homeassistant.util.json import JsonValueType
 
-from .const import DOMAIN
+from . import settings
+from .bacnet import BacnetStack
+from .bacnet.discovery_model import text_of
+from .bacnet.discovery_reads import DeviceReader, ReadError
+from .const import CONF_POINTS, DOMAIN, SUBENTRY_CONTROLLER
 from .dashboard import build_dashboard
 from .data import LoadshedConfigEntry
+from .engine.point_files import export_points_csv
+from .engine.points import OverridePoint
 from .engine.shed import ApplyReport
 from .errors import raise_for_failures
 from .operator_actions import OperatorActions
@@ -40,6 +48,12 @@ SERVICE_SHED: Final = "shed"
 SERVICE_RELEASE_ALL: Final = "release_all"
 SERVICE_OPT_OUT: Final = "opt_out"
 SERVICE_DASHBOARD: Final = "dashboard"
+SERVICE_EXPORT_POINTS: Final = "export_points"
+
+# The units column of an export is read from the controllers: within this long, this many at
+# once (a device that does not answer leaves its points' units empty, not the export waiting).
+UNITS_DEADLINE: Final = 10.0
+UNITS_DEVICES: Final = 8
 
 # A manual shed is an operator's stop-gap, not a schedule: a week covers a long weekend or a
 # holiday closure, and anything longer belongs in the VTN's program. It also keeps the end
@@ -62,6 +76,7 @@ SHED_SCHEMA: Final = vol.Schema(
 RELEASE_ALL_SCHEMA: Final = vol.Schema(_ENTRY_FIELD)
 OPT_OUT_SCHEMA: Final = vol.Schema({**_ENTRY_FIELD, vol.Optional(ATTR_EVENT_ID): cv.string})
 DASHBOARD_SCHEMA: Final = vol.Schema(_ENTRY_FIELD)
+EXPORT_POINTS_SCHEMA: Final = vol.Schema(_ENTRY_FIELD)
 
 
 def get_entry(call: ServiceCall) -> LoadshedConfigEntry:
@@ -148,6 +163,46 @@ def report_response(report: ApplyReport) -> ServiceResponse:
     }
 
 
+def configured_points(entry: LoadshedConfigEntry) -> list[OverridePoint]:
+    """Every point of the entry's controllers, as stored (one refused today is left out)."""
+    raw = [
+        point
+        for subentry in entry.subentries.values()
+        if subentry.subentry_type == SUBENTRY_CONTROLLER
+        for point in subentry.data.get(CONF_POINTS, [])
+    ]
+    return settings.points({**entry.data, CONF_POINTS: raw})
+
+
+async def point_units(stack: BacnetStack, points: Sequence[OverridePoint]) -> dict[str, str]:
+    """The units the analog points report (by point key), as far as read in time."""
+    units: dict[str, str] = {}
+    by_device: dict[str, list[OverridePoint]] = {}
+    for point in points:
+        if point.object_type.startswith("analog"):
+            by_device.setdefault(point.address, []).append(point)
+    slots = asyncio.Semaphore(UNITS_DEVICES)
+
+    async def read(address: str, device_points: list[OverridePoint]) -> None:
+        async with slots:
+            reader = DeviceReader(stack, address, concurrency=1)  # addresses checked already
+            for point in device_points:
+                try:
+                    value = await reader.read(f"{point.object_type},{point.instance}", "units")
+                except ReadError as err:
+                    if err.no_answer:
+                        return
+                    continue
+                units[point.key] = text_of(value) or ""  # NULL: none given
+
+    try:
+        async with asyncio.timeout(UNITS_DEADLINE):
+            await asyncio.gather(*(read(a, pts) for a, pts in by_device.items()))
+    except TimeoutError:
+        pass
+    return units
+
+
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the integration's actions."""
 
@@ -200,5 +255,22 @@ def async_setup_services(hass: HomeAssistant) -> None:
         SERVICE_DASHBOARD,
         dashboard,
         schema=DASHBOARD_SCHEMA,
+        supports_response=SupportsResponse.ONLY,
+    )
+
+    async def export_points(call: ServiceCall) -> ServiceResponse:
+        # The stored points, loaded or not; units only from a running entry's controllers.
+        entry = get_entry(call)
+        points = await call.hass.async_add_executor_job(configured_points, entry)
+        units: dict[str, str] = {}
+        if entry.state is ConfigEntryState.LOADED:
+            units = await point_units(entry.runtime_data.bacnet.stack, points)
+        return {"csv": export_points_csv(points, units=units)}
+
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_EXPORT_POINTS,
+        export_points,
+        schema=EXPORT_POINTS_SCHEMA,
         supports_response=SupportsResponse.ONLY,
     )

@@ -1,23 +1,29 @@
 """A config entry's data as typed settings for the engine and the adapters.
 
-``entry.data`` is plain JSON (what the config flow stored); this module is the one place that
-knows its keys. :meth:`EntrySettings.parse` turns a whole entry into one frozen object, once per
-set-up; the config flow uses the per-step parsers below on the data of one step.
+``entry.data``, ``entry.options`` and the controller subentries are plain JSON (what the config
+flow stored); this module is the one place that knows their keys. :meth:`EntrySettings.from_entry`
+turns a whole entry into one frozen object, once per set-up; the config flow uses the per-step
+parsers below on the data of one step. :func:`split_v1` is the migration from version 1 (one
+mapping holding everything) to version 2 (data, options and one subentry per controller).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Self
 
-from .bacnet import LocalInterface
+from .bacnet import BbmdRegistration, LocalInterface
 from .const import (
     CONF_ACT_ON_TEST_EVENTS,
+    CONF_ADDRESS,
     CONF_BASELINE_MINUTES,
+    CONF_BBMD_ADDRESS,
+    CONF_BBMD_PORT,
+    CONF_BBMD_TTL,
     CONF_DATA_TYPE,
     CONF_DEVICE_INSTANCE,
     CONF_HOST,
@@ -27,6 +33,7 @@ from .const import (
     CONF_METER_INTERVAL,
     CONF_METER_SOURCE,
     CONF_MODBUS_PORT,
+    CONF_NAME,
     CONF_NORMAL_LEVEL,
     CONF_PASSPHRASE,
     CONF_POINTS,
@@ -43,13 +50,23 @@ from .const import (
     CONF_VTN_OUTAGE_MINUTES,
     CONF_VTN_URL,
     CONF_WORD_ORDER,
+    DEFAULT_BACNET_PORT,
     DEFAULT_BASELINE_MINUTES,
+    DEFAULT_BBMD_TTL,
     DEFAULT_METER_INTERVAL,
     DEFAULT_VTN_OUTAGE_MINUTES,
     LOGGER,
     METER_SOURCE_ENTITY,
+    POLICY_KEYS,
 )
-from .engine.points import OverridePoint, PointError, check_configured, point_from_dict
+from .engine.points import (
+    OverridePoint,
+    PointError,
+    check_configured,
+    normalise_address,
+    point_from_dict,
+    point_to_dict,
+)
 from .engine.shed import ShedPolicy
 from .modbus.meter import DEFAULT_MAX_KW, DataType, MeterConfig, RegisterType, WordOrder
 from .openadr.factory import VenSettings
@@ -82,15 +99,44 @@ class EntrySettings:
     baseline_window: timedelta
     vtn_outage_alert: timedelta
     meter: MeterSettings
+    # The controller subentry each point belongs to (point key -> subentry id); empty for data
+    # parsed without subentries.
+    subentry_of: Mapping[str, str]
 
     @classmethod
-    def parse(cls, data: Mapping[str, Any]) -> Self:
-        """Parse an entry's data. Pure, but slow for thousands of points: run it off the loop."""
+    def from_entry(
+        cls,
+        data: Mapping[str, Any],
+        options: Mapping[str, Any],
+        controllers: Mapping[str, Mapping[str, Any]],
+    ) -> Self:
+        """Parse a version 2 entry: its data, its options and its controller subentries.
+
+        ``controllers`` maps each controller subentry's id to its data. Run it off the loop.
+        """
+        merged: dict[str, Any] = {**data, **{k: v for k, v in options.items() if k in POLICY_KEYS}}
+        merged[CONF_POINTS] = [p for sub in controllers.values() for p in sub.get(CONF_POINTS, [])]
+        owner = {
+            _raw_key(raw): subentry_id
+            for subentry_id, sub in controllers.items()
+            for raw in sub.get(CONF_POINTS, [])
+        }
+        return cls.parse(merged, owner)
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any], subentry_of: Mapping[str, str] | None = None) -> Self:
+        """Parse one mapping holding everything (a version 1 entry's data, or a merged one).
+
+        Pure, but slow for thousands of points: run it off the loop.
+        """
         entity_id = data.get(CONF_METER_ENTITY)
         from_entity = data.get(CONF_METER_SOURCE) == METER_SOURCE_ENTITY
+        usable = tuple(points(data))
+        owner = subentry_of or {}
         return cls(
             interface=bacnet_interface(data),
-            points=tuple(points(data)),
+            points=usable,
+            subentry_of={p.key: owner[p.key] for p in usable if p.key in owner},
             policy=policy(data),
             act_on_test_events=act_on_test_events(data),
             vtn=VtnSettings.parse(data),
@@ -201,6 +247,57 @@ def points(data: Mapping[str, Any]) -> list[OverridePoint]:
     return usable
 
 
+def _raw_key(raw: object) -> str:
+    """The key a stored point will have, without refusing it (that is :func:`points`' job)."""
+    try:
+        return point_from_dict(raw).key
+    except (PointError, TypeError, ValueError):
+        return _describe(raw)
+
+
+def controller_address(raw_address: object) -> str:
+    """A controller's address as every point key spells it (normalised when valid)."""
+    try:
+        return normalise_address(str(raw_address))
+    except PointError:
+        return str(raw_address)
+
+
+def controllers_from_points(raw_points: Iterable[object]) -> list[dict[str, Any]]:
+    """Stored points grouped by device address: one controller subentry's data per address.
+
+    Each point dict is kept exactly as stored, so every point key (and the ledger records and
+    unique ids made from it) stays the same.
+    """
+    grouped: dict[str, list[object]] = {}
+    for raw in raw_points:
+        address = raw.get(CONF_ADDRESS) if isinstance(raw, Mapping) else None
+        grouped.setdefault(controller_address(address), []).append(raw)
+    return [{CONF_ADDRESS: address, CONF_POINTS: pts} for address, pts in grouped.items()]
+
+
+def controller_data(address: str, name: str, pts: Iterable[OverridePoint]) -> dict[str, Any]:
+    """A controller subentry's data: its address, its name if given, and its points."""
+    data: dict[str, Any] = {CONF_ADDRESS: address, CONF_POINTS: [point_to_dict(p) for p in pts]}
+    if name:
+        data[CONF_NAME] = name
+    return data
+
+
+def controller_title(controller: Mapping[str, Any]) -> str:
+    """How a controller subentry is titled: its name, else its address."""
+    return str(controller.get(CONF_NAME) or controller[CONF_ADDRESS])
+
+
+def split_v1(
+    data: Mapping[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    """A version 1 entry's data as version 2's (data, options, controller subentries' data)."""
+    v2_data = {k: v for k, v in data.items() if k not in POLICY_KEYS and k != CONF_POINTS}
+    options = {k: data[k] for k in POLICY_KEYS if k in data}
+    return v2_data, options, controllers_from_points(data.get(CONF_POINTS, []))
+
+
 def _describe(raw: object) -> str:
     if not isinstance(raw, Mapping):
         return "not a point definition"
@@ -265,12 +362,25 @@ def meter_interval(data: Mapping[str, Any]) -> timedelta:
 
 
 def bacnet_interface(data: Mapping[str, Any]) -> LocalInterface:
-    """Where the local BACnet stack listens, and the routes it knows."""
+    """Where the local BACnet stack listens, the routes it knows and the BBMD it registers with."""
     return LocalInterface(
         address=parse_interface(str(data[CONF_INTERFACE])),
         port=int(data[CONF_PORT]),
         device_instance=int(data[CONF_DEVICE_INSTANCE]),
         routes=parse_routes(data.get(CONF_ROUTERS)),
+        bbmd=bbmd(data),
+    )
+
+
+def bbmd(data: Mapping[str, Any]) -> BbmdRegistration | None:
+    """The BBMD to register with as a foreign device; None when no BBMD address is set."""
+    address = str(data.get(CONF_BBMD_ADDRESS) or "").strip()
+    if not address:
+        return None
+    return BbmdRegistration(
+        address=address,
+        port=int(data.get(CONF_BBMD_PORT) or DEFAULT_BACNET_PORT),
+        ttl=int(data.get(CONF_BBMD_TTL) or DEFAULT_BBMD_TTL),
     )
 
 

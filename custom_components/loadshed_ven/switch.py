@@ -8,6 +8,7 @@ priority array was read back to hold, never what was merely asked for.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any, Final
 
 from homeassistant.components.switch import SwitchEntity
@@ -22,7 +23,12 @@ from .data import LoadshedConfigEntry
 from .engine.event_history import EventStatus
 from .engine.overrides import PointState, PointStatus
 from .engine.points import OverridePoint
-from .entity import LoadshedEntity, controller_device_info, ven_device_info
+from .entity import (
+    LoadshedEntity,
+    controller_device_info,
+    controller_device_name,
+    ven_device_info,
+)
 from .unique_ids import PARTICIPATION, controller_device_id, controller_device_prefix, unique_id
 
 # Each action is a BACnet write and read-back; the controller serialises them anyway.
@@ -31,6 +37,7 @@ PARALLEL_UPDATES = 1
 ATTR_ADDRESS = "address"
 ATTR_OBJECT = "object"
 ATTR_PRIORITY = "priority"
+ATTR_BASE_VALUE = "base_value"
 # Switches added at once. Adding thousands in one call kept the event loop busy for about a
 # second (entity registry, device registry, first state write per entity).
 ADD_BATCH: Final = 100
@@ -43,21 +50,40 @@ async def async_setup_entry(
 ) -> None:
     """Add a switch for every configured override point; forget points no longer configured."""
     points = [state.point for state in entry.runtime_data.point_states()]
-    _remove_stale(hass, entry, points)
+    remove_stale(hass, entry, points)
     async_add_entities([ParticipationSwitch(entry)])
-    for start in range(0, len(points), ADD_BATCH):
-        if start:
-            # Home Assistant starts adding each batch eagerly; yielding lets the loop run.
-            await asyncio.sleep(0)
+
+    def _add(new: list[OverridePoint], subentry_id: str | None) -> None:
+        """Points added to the running entry (a controller subentry added or edited)."""
         async_add_entities(
-            [OverrideSwitch(entry, point) for point in points[start : start + ADD_BATCH]]
+            [OverrideSwitch(entry, point, subentry_id) for point in new],
+            config_subentry_id=subentry_id,
         )
 
+    entry.runtime_data.add_switches = _add
+    # Each point's switch (and so its controller's device) belongs to its controller subentry.
+    subentry_of = entry.runtime_data.settings.subentry_of
+    by_subentry: dict[str | None, list[OverridePoint]] = {}
+    for point in points:
+        by_subentry.setdefault(subentry_of.get(point.key), []).append(point)
+    added = 0
+    for subentry_id, own in by_subentry.items():
+        for start in range(0, len(own), ADD_BATCH):
+            if added:
+                # Home Assistant starts adding each batch eagerly; yielding lets the loop run.
+                await asyncio.sleep(0)
+            batch = own[start : start + ADD_BATCH]
+            async_add_entities(
+                [OverrideSwitch(entry, point, subentry_id) for point in batch],
+                config_subentry_id=subentry_id,
+            )
+            added += len(batch)
 
-def _remove_stale(
+
+def remove_stale(
     hass: HomeAssistant, entry: LoadshedConfigEntry, points: list[OverridePoint]
 ) -> None:
-    """Drop the switches and controller devices of points removed by a reconfiguration."""
+    """Drop the switches and controller devices of points no longer configured."""
     entity_registry = er.async_get(hass)
     unique_ids = {
         unique_id(entry.entry_id, key) for key in (PARTICIPATION, *(p.key for p in points))
@@ -74,6 +100,25 @@ def _remove_stale(
             device_registry.async_remove_device(device.id)
 
 
+def rename_controller_devices(
+    hass: HomeAssistant, entry: LoadshedConfigEntry, subentry_of: Mapping[str, str]
+) -> None:
+    """Name each controller's device after its subentry again (a controller renamed)."""
+    points = {state.point.key: state.point for state in entry.runtime_data.point_states()}
+    names = {
+        controller_device_id(entry.entry_id, point.address): controller_device_name(
+            entry, point.address, subentry_of.get(key)
+        )
+        for key, point in points.items()
+    }
+    device_registry = dr.async_get(hass)
+    for device in dr.async_entries_for_config_entry(device_registry, entry.entry_id):
+        for domain, ident in device.identifiers:
+            name = names.get(ident) if domain == DOMAIN else None
+            if name is not None and name != device.name:
+                device_registry.async_update_device(device.id, name=name)
+
+
 class OverrideSwitch(LoadshedEntity, SwitchEntity):
     """An override point on a BACnet controller."""
 
@@ -81,9 +126,12 @@ class OverrideSwitch(LoadshedEntity, SwitchEntity):
     # Fixed facts about the point: no need to store them with every state change.
     _unrecorded_attributes = frozenset({ATTR_ADDRESS, ATTR_OBJECT, ATTR_PRIORITY})
 
-    def __init__(self, entry: LoadshedConfigEntry, point: OverridePoint) -> None:
-        """Bind the switch to ``point``, on its controller's device."""
-        super().__init__(entry, point.key, controller_device_info(entry, point.address))
+    def __init__(
+        self, entry: LoadshedConfigEntry, point: OverridePoint, subentry_id: str | None
+    ) -> None:
+        """Bind the switch to ``point``, on its controller's device (of ``subentry_id``)."""
+        device = controller_device_info(entry, point.address, subentry_id)
+        super().__init__(entry, point.key, device)
         self._key = point.key
         self._attr_name = point.label
 
@@ -104,7 +152,7 @@ class OverrideSwitch(LoadshedEntity, SwitchEntity):
         """What the controller holds for this point, for operators and automations."""
         state = self._state
         point = state.point
-        return {
+        attributes: dict[str, Any] = {
             ATTR_ADDRESS: point.address,
             ATTR_OBJECT: f"{point.object_type},{point.instance}",
             ATTR_PRIORITY: point.priority,
@@ -116,6 +164,10 @@ class OverrideSwitch(LoadshedEntity, SwitchEntity):
             "failure": str(state.failure) if state.failure is not None else None,
             "operator_released": state.operator_released,
         }
+        if state.base_value is not None:
+            # An offset point's value in force when the shed started: what it adds its delta to.
+            attributes[ATTR_BASE_VALUE] = state.base_value
+        return attributes
 
     async def async_turn_off(self, **kwargs: Any) -> None:
         """Release the point for the rest of the current event."""

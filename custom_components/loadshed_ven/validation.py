@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from ipaddress import IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any
 from urllib.parse import urlparse
 
@@ -24,12 +24,17 @@ from .bacnet import (
     BacnetOverrideWriter,
     BacnetStackError,
     InterfaceConflictError,
+    LocalInterface,
     PortInUseError,
 )
 from .bacnet import check_port_free as _check_port_free
+from .bacnet.interface import MAX_TTL, MIN_TTL
 from .building_meter import KW_PER_UNIT
 from .const import (
     CONF_ADDRESSES,
+    CONF_BBMD_ADDRESS,
+    CONF_BBMD_PORT,
+    CONF_BBMD_TTL,
     CONF_BULK,
     CONF_CA,
     CONF_CERT,
@@ -49,6 +54,8 @@ from .const import (
     CONF_VEN_NAME,
     CONF_VTN_FINGERPRINT,
     CONF_VTN_URL,
+    DEFAULT_BACNET_PORT,
+    DEFAULT_BBMD_TTL,
 )
 from .data import stack_registry
 from .engine.point_text import expand_seed, parse_bulk
@@ -167,22 +174,77 @@ def validate_bacnet(user_input: Mapping[str, Any]) -> dict[str, Any]:
         routes = settings.parse_routes(user_input.get(CONF_ROUTERS))
     except settings.SettingsError as err:
         raise FlowError(CONF_ROUTERS, "invalid_routes", {"error": str(err)}) from None
+    port = int(user_input[CONF_PORT])
     return {
         CONF_INTERFACE: interface,
-        CONF_PORT: int(user_input[CONF_PORT]),
+        CONF_PORT: port,
         CONF_DEVICE_INSTANCE: int(user_input[CONF_DEVICE_INSTANCE]),
         CONF_ROUTERS: "\n".join(f"{net}={ip}" for net, ip in routes.items()),
-        CONF_POINT_MODE: user_input[CONF_POINT_MODE],
+        **_validate_bbmd(user_input, interface, port),
+        CONF_POINT_MODE: user_input.get(CONF_POINT_MODE),  # absent when reconfiguring
         CONF_CHECK_REACHABLE: bool(user_input.get(CONF_CHECK_REACHABLE, False)),
     }
 
 
-async def check_port_free(hass: HomeAssistant, bacnet: Mapping[str, Any]) -> None:
-    """The UDP port is free, or already held by this integration's own shared stack."""
+def _validate_bbmd(user_input: Mapping[str, Any], interface: str, port: int) -> dict[str, Any]:
+    """The BBMD fields, normalised; all None without a BBMD address (port and TTL unused)."""
+    address = str(user_input.get(CONF_BBMD_ADDRESS) or "").strip()
+    if not address:
+        return {CONF_BBMD_ADDRESS: None, CONF_BBMD_PORT: None, CONF_BBMD_TTL: None}
+    try:
+        ip = IPv4Address(address)
+    except ValueError:
+        raise FlowError(CONF_BBMD_ADDRESS, "bbmd_invalid_address", {"address": address}) from None
+    own = IPv4Interface(interface)
+    if ip.is_unspecified or ip.is_multicast or ip == IPv4Address("255.255.255.255"):
+        raise FlowError(CONF_BBMD_ADDRESS, "bbmd_not_a_device", {"address": address})
+    if own.network.prefixlen < 32 and ip == own.network.broadcast_address:
+        raise FlowError(CONF_BBMD_ADDRESS, "bbmd_not_a_device", {"address": address})
+    bbmd_port = _int_or(user_input.get(CONF_BBMD_PORT), DEFAULT_BACNET_PORT)
+    if not 1 <= bbmd_port <= 65535:
+        raise FlowError(CONF_BBMD_PORT, "bbmd_invalid_port")
+    if (ip, bbmd_port) == (own.ip, port):
+        raise FlowError(CONF_BBMD_ADDRESS, "bbmd_is_self", {"address": f"{ip}:{bbmd_port}"})
+    ttl = _int_or(user_input.get(CONF_BBMD_TTL), DEFAULT_BBMD_TTL)
+    if not MIN_TTL <= ttl <= MAX_TTL:
+        raise FlowError(
+            CONF_BBMD_TTL, "bbmd_invalid_ttl", {"min": str(MIN_TTL), "max": str(MAX_TTL)}
+        )
+    return {CONF_BBMD_ADDRESS: str(ip), CONF_BBMD_PORT: bbmd_port, CONF_BBMD_TTL: ttl}
+
+
+def _int_or(value: Any, default: int) -> int:
+    return default if value is None else int(value)
+
+
+async def check_port_free(
+    hass: HomeAssistant,
+    bacnet: Mapping[str, Any],
+    *,
+    replacing: Mapping[str, Any] | None = None,
+) -> None:
+    """The UDP port is free, or already held by this integration's own shared stack.
+
+    ``replacing``: the data of the entry being reconfigured. When the stack running here is
+    its own and has no other user, the reload restarts it with the new settings: no conflict.
+    """
     interface = settings.bacnet_interface(bacnet)
-    running = stack_registry(hass).running(interface)
+    registry = stack_registry(hass)
+    running = registry.running(interface)
+    if running is not None and replacing is not None and registry.users(interface) <= 1:
+        try:
+            if running.same_identity(settings.bacnet_interface(replacing)):
+                return
+        except (KeyError, ValueError):
+            pass  # stored data that no longer parses: check as usual
     if running is not None:
         # Our own stack already runs there: entries share it, but only with one identity.
+        if running.bbmd != interface.bbmd:
+            raise FlowError(
+                CONF_BBMD_ADDRESS,
+                "stack_bbmd_conflict",
+                {"bbmd": _bbmd_text(running), "port": str(interface.port)},
+            )
         if not running.same_identity(interface):
             raise FlowError(
                 CONF_DEVICE_INSTANCE,
@@ -198,6 +260,11 @@ async def check_port_free(hass: HomeAssistant, bacnet: Mapping[str, Any]) -> Non
         ) from None
     except BacnetStackError as err:
         raise FlowError(CONF_INTERFACE, "interface_unusable", {"error": str(err)}) from None
+
+
+def _bbmd_text(interface: LocalInterface) -> str:
+    bbmd = interface.bbmd
+    return "no BBMD" if bbmd is None else f"the BBMD at {bbmd.text} (TTL {bbmd.ttl} s)"
 
 
 def _line_errors(errors: list[Any]) -> dict[str, str]:

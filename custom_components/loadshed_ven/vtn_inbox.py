@@ -1,7 +1,9 @@
 """What the VEN hands over from the VTN: events, the list of events offered, the connection.
 
 Events go into the schedule (and the history the entities show), each answered with this VEN's
-opt; the level is then evaluated once per message by the :class:`LevelDriver`.
+opt; the level is then evaluated once per message by the :class:`LevelDriver`. A client
+certificate the VTN refuses starts the entry's reauthentication, which a later successful
+registration makes moot (its flow is then aborted).
 """
 
 from __future__ import annotations
@@ -9,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from datetime import timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from homeassistant.core import callback
+from homeassistant.config_entries import SOURCE_REAUTH
+from homeassistant.core import DOMAIN as HOMEASSISTANT_DOMAIN
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
 
 from .bus_events import (
     EVENT_CANCELLED,
@@ -20,12 +25,15 @@ from .bus_events import (
     SOURCE_VTN,
     BusEvents,
 )
-from .const import LOGGER
+from .const import DOMAIN, LOGGER
 from .coordinator import LoadshedCoordinator, Topic
 from .engine.event_history import MANUAL_PREFIX, EventHistory
 from .engine.schedule import normalise_event_id, parse_event
 from .level_driver import LevelDriver
-from .openadr.ven import OptType
+from .openadr.ven import OptType, VtnClientCertRefused
+
+if TYPE_CHECKING:
+    from .data import LoadshedConfigEntry
 
 OPT_IN: Final[OptType] = "optIn"
 OPT_OUT: Final[OptType] = "optOut"
@@ -36,6 +44,8 @@ class VtnInbox:
 
     def __init__(
         self,
+        hass: HomeAssistant,
+        entry: LoadshedConfigEntry,
         *,
         driver: LevelDriver,
         history: EventHistory,
@@ -45,6 +55,8 @@ class VtnInbox:
         random_offset: Callable[[str, timedelta], timedelta],
     ) -> None:
         """``opted_out``: the ids this VEN opted out of, read as they change."""
+        self._hass = hass
+        self._entry = entry
         self._driver = driver
         self._schedule = driver.schedule
         self._history = history
@@ -55,6 +67,7 @@ class VtnInbox:
         self.connected = False
         self._ever_connected = False
         self._closing = False
+        self._cert_refused = False  # since the last registration
 
     def _opt(self, event_id: str) -> OptType:
         return OPT_OUT if event_id in self._opted_out else OPT_IN
@@ -114,7 +127,29 @@ class VtnInbox:
             LOGGER.warning("VTN unreachable")  # not when the VEN is being stopped on purpose
         self._ever_connected |= connected
         self.connected = connected
+        if connected and self._cert_refused:
+            # Registered after all (the VTN was fixed): the new certificate is not needed.
+            self._cert_refused = False
+            flows = self._entry.async_get_active_flows(self._hass, {SOURCE_REAUTH})
+            for flow in list(flows):
+                self._hass.config_entries.flow.async_abort(flow["flow_id"])
+            # Aborting from outside the flow leaves Home Assistant's "reauthentication
+            # required" issue behind (it is deleted only when a flow finishes by itself).
+            ir.async_delete_issue(
+                self._hass,
+                HOMEASSISTANT_DOMAIN,
+                f"config_entry_reauth_{DOMAIN}_{self._entry.entry_id}",
+            )
         self._coordinator.push(Topic.STATE)
+
+    @callback
+    def handle_cert_refused(self, err: VtnClientCertRefused) -> None:
+        """The VTN refused the VEN's client certificate: ask for a new one (reauthentication)."""
+        if not self._cert_refused and not self._closing:
+            LOGGER.warning("%s Reauthentication started for %s", err, self._entry.title)
+        self._cert_refused = True
+        if not self._closing:
+            self._entry.async_start_reauth(self._hass)  # no-op while one is in progress
 
     @callback
     def closing(self) -> None:

@@ -39,6 +39,11 @@ async def unload_entries(hass: HomeAssistant, building: SimBuilding) -> AsyncIte
             await hass.config_entries.async_unload(entry.entry_id)
 
 
+def _points(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every point of a created entry, from its controller subentries."""
+    return [p for sub in result["subentries"] for p in sub["data"]["points"]]
+
+
 def _vtn_input(building: SimBuilding, **extra: Any) -> dict[str, Any]:
     return {"vtn_url": building.vtn.url, "ven_name": VEN_NAME, **extra}
 
@@ -104,11 +109,24 @@ async def test_bulk_points_full_flow_creates_a_working_entry(
     assert result["title"] == VEN_NAME
     data = result["data"]
     assert data["vtn_url"] == building.vtn.url
-    assert [p["address"] for p in data["points"]] == [*IP_DEVICES, ROUTED_DEVICE]
-    assert data["points"][0]["values"] == [78.0, 80.0, 82.0]
-    assert data["points"][3]["values"] == [78.0, 78.0, 78.0]
+    assert "points" not in data
+    assert "bulk" not in data  # the form's text is not kept
+    points = _points(result)
+    assert [p["address"] for p in points] == [*IP_DEVICES, ROUTED_DEVICE]
+    assert points[0]["values"] == [78.0, 80.0, 82.0]
+    assert points[3]["values"] == [78.0, 78.0, 78.0]
+    # One subentry per controller, identified by its address; the policy in the options.
+    assert [(s["unique_id"], s["title"]) for s in result["subentries"]] == [
+        (a, a) for a in [*IP_DEVICES, ROUTED_DEVICE]
+    ]
+    assert {s["subentry_type"] for s in result["subentries"]} == {"controller"}
+    assert result["options"]["shed_level"] == 1
+    assert result["options"]["meter_interval"] == 5
+    assert "shed_level" not in data
     assert "check_reachable" not in data
     entry = hass.config_entries.async_entries(DOMAIN)[0]
+    assert entry.version == 2
+    assert len(entry.subentries) == 4
     assert entry.unique_id == f"{building.vtn.url.lower()}|{VEN_NAME}"
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
@@ -137,8 +155,8 @@ async def test_seed_points_with_reachability_check(
     result = await hass.config_entries.flow.async_configure(flow_id, {})
     assert result["step_id"] == "meter"
     result = await _finish(hass, flow_id, building)
-    assert len(result["data"]["points"]) == 4
-    assert {tuple(p["values"]) for p in result["data"]["points"]} == {(80.0, 80.0, 80.0)}
+    assert len(_points(result)) == 4
+    assert {tuple(p["values"]) for p in _points(result)} == {(80.0, 80.0, 80.0)}
 
 
 async def test_meter_from_a_home_assistant_sensor(
@@ -168,7 +186,7 @@ async def test_meter_from_a_home_assistant_sensor(
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"]["meter_entity"] == "sensor.main_power"
-    assert result["data"]["shed_level"] == 2
+    assert result["options"]["shed_level"] == 2
 
 
 async def test_vtn_errors_then_recovery(hass: HomeAssistant, building: SimBuilding) -> None:
@@ -261,37 +279,38 @@ async def test_second_entry_for_the_same_ven_aborts(
     assert result["reason"] == "already_configured"
 
 
-async def test_reconfigure_edits_everything(
+async def test_reconfigure_edits_vtn_bacnet_and_meter_only(
     hass: HomeAssistant, building: SimBuilding, init_integration: MockConfigEntry
 ) -> None:
+    subentries = dict(init_integration.subentries)
+    options = dict(init_integration.options)
     result = await init_integration.start_reconfigure_flow(hass)
     assert result["step_id"] == "user"
     flow_id = result["flow_id"]
     result = await hass.config_entries.flow.async_configure(flow_id, _vtn_input(building))
     assert result["step_id"] == "bacnet"
-    result = await hass.config_entries.flow.async_configure(flow_id, _bacnet_input())
-    result = await hass.config_entries.flow.async_configure(
-        flow_id, {"bulk": f"{IP_DEVICES[1]}, AV, 302, 9, 75"}
-    )
+    # No point fields: the points are edited per controller.
+    assert "point_mode" not in result["data_schema"].schema
+    bacnet = {
+        k: v for k, v in _bacnet_input().items() if k not in ("point_mode", "check_reachable")
+    }
+    result = await hass.config_entries.flow.async_configure(flow_id, bacnet)
+    assert result["step_id"] == "meter"
     result = await hass.config_entries.flow.async_configure(flow_id, {"meter_source": "modbus"})
-    result = await hass.config_entries.flow.async_configure(flow_id, _meter_input(building))
     result = await hass.config_entries.flow.async_configure(
-        flow_id, {"shed_level": 1, "normal_level": 0, "act_on_test_events": False}
+        flow_id, _meter_input(building, scale=2.0)
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
-    assert init_integration.data["points"] == [
-        {
-            "address": IP_DEVICES[1],
-            "object_type": "analog-value",
-            "instance": 302,
-            "priority": 9,
-            "values": [75.0, 75.0, 75.0],
-            "name": None,
-        }
-    ]
+    assert init_integration.data["scale"] == 2.0
+    assert "points" not in init_integration.data
+    assert dict(init_integration.subentries) == subentries
+    assert init_integration.options == {**options, "meter_interval": 5}
+    # The update listener reloads the entry with the new data.
     await hass.async_block_till_done()
     assert init_integration.state is ConfigEntryState.LOADED
+    assert init_integration.runtime_data.settings.meter.modbus is not None
+    assert init_integration.runtime_data.settings.meter.modbus.scale == 2.0
 
 
 async def test_reconfigure_cannot_switch_to_another_ven(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -17,10 +18,12 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.loadshed_ven.const import DOMAIN
+from custom_components.loadshed_ven.data import LoadshedData
 from custom_components.loadshed_ven.engine.shed import ApplyReport
 from custom_components.loadshed_ven.errors import raise_for_failures
 from sim.building import SimBuilding
 
+from . import conftest
 from .conftest import (
     ALL_DEVICES,
     IP_DEVICES,
@@ -30,6 +33,7 @@ from .conftest import (
     VEN_NAME,
     entry_data,
     slot,
+    start_entry,
     wait_for,
 )
 from .test_platforms import attrs, entity_id, state_of
@@ -250,7 +254,10 @@ async def test_diagnostics_redact_secrets(
         "ven_id": "ven-secret",
         "vtn_fingerprint": "AA:BB:CC",
     }
-    # No update listener: changing the stored data does not restart the running VEN.
+    # Stored secrets the running entry counts as built from, so the update listener (which
+    # compares with the runtime shape) has nothing to apply and does not reload it.
+    live: LoadshedData = init_integration.runtime_data
+    live.shape = replace(live.shape, data={**live.shape.data, **secrets})
     hass.config_entries.async_update_entry(
         init_integration, data={**init_integration.data, **secrets}
     )
@@ -258,6 +265,7 @@ async def test_diagnostics_redact_secrets(
     await wait_for(lambda: setpoints(building) == [78.0] * 4, what="shed")
 
     diag = await get_diagnostics_for_config_entry(hass, hass_client, init_integration)
+    assert init_integration.runtime_data is live  # not reloaded
     data = diag["entry"]["data"]
     for key in secrets:
         assert data[key] == "**REDACTED**"
@@ -389,3 +397,40 @@ async def test_shed_accepts_the_longest_duration(
     start = datetime.fromisoformat(state_of(hass, entity_id(hass, entry, "sensor", "event_start")))
     end = datetime.fromisoformat(state_of(hass, entity_id(hass, entry, "sensor", "event_end")))
     assert end - start == timedelta(days=7)
+
+
+async def test_offset_switch_shows_the_recorded_base(
+    hass: HomeAssistant, building: SimBuilding, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An offset point's switch shows the value its offset adds to; an absolute one has none."""
+    offset = {
+        "address": IP_DEVICES[0],
+        "object_type": "analog-value",
+        "instance": 302,
+        "priority": 10,
+        "values": [2.0, 4.0, 6.0],
+        "offset": True,
+        "max": 85.0,
+    }
+    absolute = {**offset, "address": IP_DEVICES[1], "values": [78.0, 80.0, 82.0]}
+    del absolute["offset"], absolute["max"]
+    monkeypatch.setattr(conftest, "point_dicts", lambda: [offset, absolute])
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=VEN_NAME,
+        data=entry_data(building),
+        unique_id=f"{building.vtn.url.lower()}|{VEN_NAME}",
+    )
+    entry.add_to_hass(hass)
+    await start_entry(hass, entry)
+    offset_switch = entity_id(hass, entry, "switch", f"{IP_DEVICES[0]}/{SETPOINT}")
+    absolute_switch = entity_id(hass, entry, "switch", f"{IP_DEVICES[1]}/{SETPOINT}")
+    assert "base_value" not in attrs(hass, offset_switch)
+
+    building.vtn.add_event(level=1, duration=timedelta(minutes=30))
+    await wait_for(lambda: state_of(hass, offset_switch) == STATE_ON, what="offset point held")
+    assert attrs(hass, offset_switch)["base_value"] == 72.0
+    assert attrs(hass, offset_switch)["written_value"] == 74.0
+    await wait_for(lambda: state_of(hass, absolute_switch) == STATE_ON, what="absolute held")
+    assert "base_value" not in attrs(hass, absolute_switch)
+    assert await hass.config_entries.async_unload(entry.entry_id)

@@ -189,3 +189,29 @@ async def test_during_a_shed(
     assert await _diagnostics(hass, hass_client, init_integration) == snapshot(
         name="diagnostics", matcher=_match
     )
+
+
+async def test_controller_devices_belong_to_their_subentries(
+    hass: HomeAssistant, init_integration: MockConfigEntry, device_registry: dr.DeviceRegistry
+) -> None:
+    """Each controller's device is its subentry's, named after it once it has a name."""
+    entry = init_integration
+    data: LoadshedData = entry.runtime_data
+    by_name = {device.name: device for device in device_registry.devices.values()}
+    for subentry in entry.subentries.values():
+        device = by_name[f"BACnet controller {subentry.data['address']}"]  # no name given
+        assert device.config_entries_subentries == {ENTRY_ID: {subentry.subentry_id}}
+
+    subentry = next(iter(entry.subentries.values()))
+    address = subentry.data["address"]
+    assert hass.config_entries.async_update_subentry(
+        entry, subentry, data={**subentry.data, "name": "Roof AHU"}, title="Roof AHU"
+    )
+    await hass.async_block_till_done()
+    assert entry.runtime_data is data  # renamed live, without a reload
+    renamed = [d for d in device_registry.devices.values() if d.name == "Roof AHU"]
+    assert len(renamed) == 1
+    assert renamed[0].config_entries_subentries == {ENTRY_ID: {subentry.subentry_id}}
+    assert f"BACnet controller {address}" not in {
+        device.name for device in device_registry.devices.values()
+    }

@@ -16,6 +16,7 @@ from custom_components.loadshed_ven.openadr.ven import (
     RegistrationInfo,
     VenSettings,
     VtnCannotConnect,
+    VtnClientCertRefused,
     VtnError,
     VtnFingerprintMismatch,
     VtnTlsError,
@@ -94,11 +95,13 @@ async def test_fingerprint_is_normalised(tls_vtn: SimVtn, pki: SimTls) -> None:
 async def test_tls_failures(tls_vtn: SimVtn, pki: SimTls, tmp_path: Path) -> None:
     other = await asyncio.to_thread(generate_pki, tmp_path / "other")
     with ignore_failed_handshakes():
-        with pytest.raises(VtnTlsError, match="could not be verified"):
+        with pytest.raises(VtnTlsError, match="could not be verified") as untrusted:
             await validate(
                 tls_settings(tls_vtn.url, pki, ca_file=str(other.ca_cert)), asyncio.to_thread
             )
-        with pytest.raises(VtnTlsError, match="client certificate"):
+        # Our side distrusting the VTN is no refusal of our certificate: no new one helps.
+        assert not isinstance(untrusted.value, VtnClientCertRefused)
+        with pytest.raises(VtnClientCertRefused, match="client certificate"):
             await validate(
                 tls_settings(tls_vtn.url, pki, cert_file=None, key_file=None), asyncio.to_thread
             )
@@ -109,7 +112,7 @@ async def test_tls_failures(tls_vtn: SimVtn, pki: SimTls, tmp_path: Path) -> Non
             key_file=str(other.ven_key),
             key_passphrase=None,
         )
-        with pytest.raises(VtnTlsError):
+        with pytest.raises(VtnClientCertRefused):
             await validate(foreign, asyncio.to_thread)
     assert tls_vtn.registered_vens() == []
 

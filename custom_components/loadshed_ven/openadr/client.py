@@ -146,7 +146,7 @@ class VenClient(RegistrationExchange):
             raise transport_error(err, url, had_contact=self._had_contact) from err
         await self._execute_hooks("after_receive_xml", content.decode("utf-8", "replace"))
         if status != 200:
-            raise http_status_error(status, url)
+            raise http_status_error(status, url, registration=service == "EiRegisterParty")
         return await self.receive(content)
 
     async def receive(self, content: bytes) -> Message | None:

@@ -4,7 +4,9 @@ Every failure the VTN side can cause is one of four kinds, so the config flow ca
 message and the integration can log a readable reason:
 
 * :class:`VtnCannotConnect` - nothing usable answered (refused, timed out, wrong URL path).
-* :class:`VtnTlsError` - the TLS handshake, a certificate, a key or an authorisation failed.
+* :class:`VtnTlsError` - the TLS handshake, a certificate, a key or an authorisation failed;
+  :class:`VtnClientCertRefused` when it was the VTN that refused this VEN's client certificate
+  (the one failure a new certificate can fix, so the integration asks for one).
 * :class:`VtnFingerprintMismatch` - the VTN's messages are not signed by the pinned certificate.
 * :class:`VtnUnknownError` - the VTN answered, but not in a way the VEN can use
   (:class:`VtnMessageRefused`: a message refused unparsed, see ``guard.py``).
@@ -34,6 +36,10 @@ class VtnTlsError(VtnError):
     """TLS handshake, certificate, private key or VTN-side authorisation failure."""
 
 
+class VtnClientCertRefused(VtnTlsError):  # noqa: N818 - reads like its siblings
+    """The VTN refused this VEN's client certificate (missing, untrusted, expired or revoked)."""
+
+
 class VtnFingerprintMismatch(VtnError):  # noqa: N818 - name used by the config flow
     """The VTN's message signatures do not come from the certificate that was pinned."""
 
@@ -61,6 +67,18 @@ class VtnRegistrationRejected(VtnTlsError):  # noqa: N818 - reads like its sibli
     Grouped with the authorisation failures: a VTN usually refuses a VEN whose name or
     certificate fingerprint it has not been told about.
     """
+
+
+# TLS alerts a server sends a client whose certificate it refuses, as OpenSSL names them.
+CLIENT_CERT_ALERTS = frozenset(
+    {
+        "SSLV3_ALERT_BAD_CERTIFICATE",
+        "TLSV13_ALERT_CERTIFICATE_REQUIRED",
+        "TLSV1_ALERT_UNKNOWN_CA",
+        "SSLV3_ALERT_CERTIFICATE_EXPIRED",
+        "SSLV3_ALERT_CERTIFICATE_REVOKED",
+    }
+)
 
 
 def _endpoint(url: str) -> str:
@@ -104,10 +122,16 @@ def transport_error(  # noqa: PLR0911 - one return per failure kind
     cause = _ssl_cause(err)
     if cause is not None:
         reason = getattr(cause, "reason", None) or str(cause)
+        if reason in CLIENT_CERT_ALERTS:
+            return VtnClientCertRefused(
+                f"The VTN at {where} refused this VEN's client certificate ({reason}). "
+                "Enter a certificate the VTN accepts."
+            )
         return VtnTlsError(f"The TLS handshake with the VTN at {where} failed: {reason}.")
     if isinstance(err, aiohttp.ServerDisconnectedError) and not had_contact:
         if https:
-            return VtnTlsError(
+            # What a TLS 1.3 server that refuses the certificate without an alert looks like.
+            return VtnClientCertRefused(
                 f"The VTN at {where} closed the connection during TLS set-up. It most likely "
                 "does not accept this VEN's client certificate (missing, or not issued by a CA "
                 "it trusts)."
@@ -124,9 +148,18 @@ def transport_error(  # noqa: PLR0911 - one return per failure kind
     return VtnCannotConnect(f"The connection to the VTN at {where} failed: {err or type(err)}.")
 
 
-def http_status_error(status: int, url: str) -> VtnError:
-    """Translate a non-200 HTTP status from the VTN into a :class:`VtnError`."""
+def http_status_error(status: int, url: str, *, registration: bool = False) -> VtnError:
+    """Translate a non-200 HTTP status from the VTN into a :class:`VtnError`.
+
+    401 or 403 to a registration request means the VTN does not accept this VEN's client
+    certificate; to any other request it may be about that request alone.
+    """
     if status in (401, 403):
+        if registration:
+            return VtnClientCertRefused(
+                f"The VTN refused the registration with HTTP {status} (not authorised). "
+                "It does not accept this VEN's client certificate."
+            )
         return VtnTlsError(f"The VTN refused the request with HTTP {status} (not authorised).")
     if status in (404, 405):
         return VtnCannotConnect(

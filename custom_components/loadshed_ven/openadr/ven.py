@@ -24,6 +24,7 @@ from openleadr import enums, objects
 from .client import ClientListener, VenClient
 from .errors import (
     VtnCannotConnect,
+    VtnClientCertRefused,
     VtnError,
     VtnFingerprintMismatch,
     VtnMessageRefused,
@@ -51,6 +52,7 @@ __all__ = [
     "VenConnection",
     "VenSettings",
     "VtnCannotConnect",
+    "VtnClientCertRefused",
     "VtnError",
     "VtnFingerprintMismatch",
     "VtnMessageRefused",
@@ -99,6 +101,7 @@ class VenConnection(ClientListener):
     list, before the events are handled (an id that disappears is an implied cancellation).
     ``meter_power`` returns the latest real power in W, or None when unknown (no
     sample is then reported). ``on_connected`` is called whenever :attr:`connected` changes.
+    ``on_cert_refused`` hears every refusal of the VEN's client certificate (it keeps retrying).
     """
 
     def __init__(
@@ -109,6 +112,7 @@ class VenConnection(ClientListener):
         on_event: EventCallback,
         on_event_ids: Callable[[frozenset[str]], None] | None = None,
         on_connected: Callable[[bool], None] | None = None,
+        on_cert_refused: Callable[[VtnClientCertRefused], None] | None = None,
         meter_power: Callable[[], float | None] | None = None,
         resource_id: str = DEFAULT_RESOURCE_ID,
         backoff: Backoff | None = None,
@@ -120,6 +124,7 @@ class VenConnection(ClientListener):
         self._on_event = on_event
         self._on_event_ids = on_event_ids
         self._on_connected = on_connected
+        self._on_cert_refused = on_cert_refused
         self._meter_power = meter_power
         self._resource_id = resource_id
         self._backoff = backoff or Backoff()
@@ -196,6 +201,8 @@ class VenConnection(ClientListener):
         _LOGGER.debug("VTN exchange failed: %s", error)
         if self._failures >= self._failures_before_offline:
             self._set_connected(False)
+        if isinstance(error, VtnClientCertRefused) and self._on_cert_refused is not None:
+            self._on_cert_refused(error)
 
     def registration_lost(self) -> None:
         """Wake the supervisor to build a fresh client (never stop from inside a poll job)."""
