@@ -42,6 +42,8 @@ http:
 frontend:
 api:
 config:
+# The controller flow's file import uploads through it.
+file_upload:
 onboarding:
 lovelace:
 logbook:

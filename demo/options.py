@@ -12,7 +12,12 @@ from sim.control import DEFAULT_CONTROL_PORT
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG_DIR = ROOT / ".demo"
+# Commissioning starts from an empty Home Assistant: its own directory, so the set-up demo's
+# entry does not get in the way (and a half-commissioned building survives a restart).
+COMMISSIONING_CONFIG_DIR = ROOT / ".demo-commissioning"
 DEFAULT_HA_PORT = 8123
+# Controllers behind the BBMD and behind the BACnet/IP router when commissioning.
+COMMISSIONING_SITE_DEVICES = 3
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -20,6 +25,7 @@ class DemoOptions:
     """What to start, and where."""
 
     building_only: bool = False
+    commissioning: bool = False
     ha_port: int = DEFAULT_HA_PORT
     config_dir: Path = DEFAULT_CONFIG_DIR
     fresh: bool = False
@@ -29,6 +35,10 @@ class DemoOptions:
     router_ip: str = BuildingConfig.router_ip
     vtn_port: int = BuildingConfig.vtn_port
     meter_port: int = BuildingConfig.meter_port
+    remote_devices: int = 0
+    bbmd_ip: str = BuildingConfig.bbmd_ip
+    routed_ip_devices: int = 0
+    ip_router_ip: str = BuildingConfig.ip_router_ip
     control_port: int = DEFAULT_CONTROL_PORT
     poll: float = 2.0
     verbose: bool = False
@@ -43,6 +53,10 @@ class DemoOptions:
             vtn_port=self.vtn_port,
             meter_port=self.meter_port,
             poll_interval=timedelta(seconds=self.poll),
+            remote_devices=self.remote_devices,
+            bbmd_ip=self.bbmd_ip,
+            routed_ip_devices=self.routed_ip_devices,
+            ip_router_ip=self.ip_router_ip,
         )
 
 
@@ -62,6 +76,15 @@ def parse_args(argv: list[str] | None = None) -> DemoOptions:
         help="start only the simulated building (no Home Assistant)",
     )
     parser.add_argument(
+        "--commissioning",
+        action="store_true",
+        help=(
+            "add a BBMD site and a BACnet/IP router site to the building and leave Home "
+            "Assistant without loadshed_ven: commission it in the UI from what the demo prints "
+            "(in its own configuration directory)"
+        ),
+    )
+    parser.add_argument(
         "--ha-port",
         "--port",
         type=int,
@@ -71,8 +94,11 @@ def parse_args(argv: list[str] | None = None) -> DemoOptions:
     parser.add_argument(
         "--config-dir",
         type=Path,
-        default=DEFAULT_CONFIG_DIR,
-        help="Home Assistant's configuration directory (default: .demo/ in the repository)",
+        default=None,
+        help=(
+            "Home Assistant's configuration directory (default: .demo/ in the repository, "
+            ".demo-commissioning/ with --commissioning)"
+        ),
     )
     parser.add_argument(
         "--fresh",
@@ -95,6 +121,30 @@ def parse_args(argv: list[str] | None = None) -> DemoOptions:
         default=defaults.router_ip,
         help="MS/TP router's address (default %(default)s)",
     )
+    parser.add_argument(
+        "--remote-devices",
+        type=int,
+        help=(
+            "controllers on another subnet, found only through the BBMD "
+            f"(default {COMMISSIONING_SITE_DEVICES} with --commissioning, else 0)"
+        ),
+    )
+    parser.add_argument(
+        "--bbmd-ip", default=defaults.bbmd_ip, help="the BBMD's address (default %(default)s)"
+    )
+    parser.add_argument(
+        "--routed-ip-devices",
+        type=int,
+        help=(
+            "controllers on BACnet network 2000 behind the BACnet/IP router "
+            f"(default {COMMISSIONING_SITE_DEVICES} with --commissioning, else 0)"
+        ),
+    )
+    parser.add_argument(
+        "--ip-router-ip",
+        default=defaults.ip_router_ip,
+        help="the BACnet/IP router's address (default %(default)s)",
+    )
     parser.add_argument("--vtn-port", type=int, default=defaults.vtn_port)
     parser.add_argument("--meter-port", type=int, default=defaults.meter_port)
     parser.add_argument("--control-port", type=int, default=defaults.control_port)
@@ -105,18 +155,36 @@ def parse_args(argv: list[str] | None = None) -> DemoOptions:
     args = parser.parse_args(argv)
     if args.poll < 1:
         parser.error("--poll must be at least 1 second")
-    for flag, address in (("--building-base-ip", args.base_ip), ("--router-ip", args.router_ip)):
+    for flag, address in (
+        ("--building-base-ip", args.base_ip),
+        ("--router-ip", args.router_ip),
+        ("--bbmd-ip", args.bbmd_ip),
+        ("--ip-router-ip", args.ip_router_ip),
+    ):
         if not str(address).startswith("127."):
             parser.error(f"{flag} must be a loopback address (127.x.x.x)")
+    site_default = COMMISSIONING_SITE_DEVICES if args.commissioning else 0
+    remote = site_default if args.remote_devices is None else args.remote_devices
+    routed_ip = site_default if args.routed_ip_devices is None else args.routed_ip_devices
+    if remote < 0 or routed_ip < 0:
+        parser.error("--remote-devices and --routed-ip-devices must not be negative")
+    config_dir = args.config_dir or (
+        COMMISSIONING_CONFIG_DIR if args.commissioning else DEFAULT_CONFIG_DIR
+    )
     return DemoOptions(
         building_only=args.building_only,
+        commissioning=args.commissioning,
         ha_port=args.ha_port,
-        config_dir=args.config_dir.resolve(),
+        config_dir=config_dir.resolve(),
         fresh=args.fresh,
         devices=args.devices,
         routed=args.routed,
         base_ip=args.base_ip,
         router_ip=args.router_ip,
+        remote_devices=remote,
+        bbmd_ip=args.bbmd_ip,
+        routed_ip_devices=routed_ip,
+        ip_router_ip=args.ip_router_ip,
         vtn_port=args.vtn_port,
         meter_port=args.meter_port,
         control_port=args.control_port,

@@ -18,6 +18,7 @@ from sim.building import SimBuilding
 from sim.control import DEFAULT_CONTROL_PORT, ControlServer
 
 from .building_entry import flow_answers
+from .commissioning import INTEGRATIONS_PATH, instructions
 from .hass_api import HassApi, HassApiError
 from .hass_config import prepare_config_dir, read_marker, write_marker
 from .hass_process import HassProcess
@@ -69,6 +70,13 @@ async def run(options: DemoOptions) -> int:
             f"  BACnet    {options.devices} controllers from {options.base_ip}, {options.routed} "
             f"more on network {building.config.network} behind {options.router_ip}"
         )
+        if (remote := building.bacnet.remote) is not None:
+            say(f"  BBMD      {remote.bbmd.address}, {len(remote.devices)} controllers behind it")
+        if (site := building.bacnet.routed_ip) is not None:
+            say(
+                f"  BACnet/IP router {site.router.ip}, {len(site.devices)} controllers on "
+                f"network {site.network}"
+            )
         say(f"  Meter     Modbus TCP {building.meter.host}:{building.meter.port}, register 17")
         say(f"  Control   {control.url}")
         if options.building_only:
@@ -106,6 +114,10 @@ async def _with_home_assistant(
         say(f"  User:     {USERNAME}")
         say(f"  Password: {PASSWORD}")
         say()
+        if options.commissioning:
+            for line in instructions(building):
+                say(line)
+            say()
         say(f"Put a load-shed event on the simulated VTN: {_event_hint(options)}")
         say("Press Ctrl-C to stop Home Assistant and the building.")
         exited = asyncio.ensure_future(hass.wait())
@@ -153,10 +165,18 @@ async def _set_up(
     """Onboard, add the entry if needed, save the dashboard; the dashboard's URL.
 
     The dashboard is saved with a new entry only, so edits made to it survive a restart.
+    Commissioning stops after the login: the URL is then the integrations page.
     """
     await _step("Waiting for Home Assistant", api.wait_until_up(lambda: hass.running))
     await _step("Logging in", api.onboard_or_login(USER_NAME, USERNAME, PASSWORD))
     await _step("Waiting for Home Assistant to finish starting", api.wait_running())
+    if options.commissioning:  # the person commissions the building in the UI
+        if await api.entries(DOMAIN):
+            say(
+                f"loadshed_ven is already set up in {_short(options.config_dir)} (an earlier "
+                "run): carry on, or start over with --fresh"
+            )
+        return f"{api.base_url}{INTEGRATIONS_PATH}"
     entry_id, created = await _ensure_entry(api, options, building)
     await _step("Waiting for loadshed_ven to start", api.wait_entry_loaded(DOMAIN, entry_id))
     dashboard = await _step(
