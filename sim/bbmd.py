@@ -36,6 +36,7 @@ from sim.bacnet_objects import (
     wait_until_bound,
 )
 from sim.ip_ranges import ip_range, port_is_free
+from sim.site import HubSite
 
 SIM_BBMD_PORT: Final = 47807
 REGISTER_NAK: Final = 0x0030  # the BVLL result code of a refused Register-Foreign-Device
@@ -145,7 +146,7 @@ class SimBbmd:
             await close_application(app)
 
 
-class SimRemoteSite:
+class SimRemoteSite(HubSite):
     """``count`` controllers on their own loopback addresses, reached through one BBMD.
 
     Controllers take consecutive addresses from ``base_ip`` and device instances from
@@ -174,18 +175,7 @@ class SimRemoteSite:
         ]
         self.bbmd = SimBbmd(bbmd_ip, ips, port=bbmd_port, instance=first_device_instance + count)
 
-    async def start(self) -> None:
-        """Start the BBMD and every controller; on failure nothing stays running."""
-        try:
-            await self.bbmd.start()
-            for device in self.devices:
-                await device.start()
-        except BaseException:
-            await self.stop()
-            raise
-
-    async def stop(self) -> None:
-        """Stop every controller and the BBMD."""
-        for device in self.devices:
-            await device.stop()
-        await self.bbmd.stop()
+    @property
+    def hub(self) -> SimBbmd:
+        """The BBMD the controllers are reached through."""
+        return self.bbmd

@@ -38,6 +38,7 @@ from sim.bacnet_objects import (
     wait_until_bound,
 )
 from sim.ip_ranges import ip_range, port_is_free
+from sim.site import HubSite
 
 SIM_FAR_PORT: Final = 47807
 CLIENT_NETWORK: Final = 1
@@ -127,7 +128,7 @@ class SimIpRouter:
             await close_application(app)
 
 
-class SimRoutedIpSite:
+class SimRoutedIpSite(HubSite):
     """``count`` controllers on network ``network`` behind a :class:`SimIpRouter`.
 
     Controllers take consecutive addresses from ``base_ip`` and instances from
@@ -174,18 +175,7 @@ class SimRoutedIpSite:
                 return device
         raise KeyError(f"no routed IP controller at {address!r}")
 
-    async def start(self) -> None:
-        """Start the router and every controller; on failure nothing stays running."""
-        try:
-            await self.router.start()
-            for device in self.devices:
-                await device.start()
-        except BaseException:
-            await self.stop()
-            raise
-
-    async def stop(self) -> None:
-        """Stop every controller and the router."""
-        for device in self.devices:
-            await device.stop()
-        await self.router.stop()
+    @property
+    def hub(self) -> SimIpRouter:
+        """The router the controllers are reached through."""
+        return self.router
