@@ -23,8 +23,9 @@ from custom_components.loadshed_ven.bacnet import (
 )
 
 from .grid import Cell, CellResult, measure_cell, watch_loop
-from .ha import measure_ha
+from .ha import RELEASE_WINDOW_MINUTES, measure_ha
 from .lag import DEFAULT_CASES, LagCase
+from .large import LARGE_PER_DEVICE, LARGE_POINTS, LARGE_REPEATS, measure_large_setup
 from .layout import (
     Shape,
     building_for,
@@ -52,6 +53,8 @@ class Options:
     full_target_baseline: bool = False  # time every point of the 500-point 20 ms baseline
     loop_points: int = TARGET_POINTS  # 0: skip the event-loop measurement
     ha_points: int = TARGET_POINTS  # 0: skip Home Assistant
+    large_points: int = 0  # the campus-scale cell and entry set-up (10 per controller); 0: skip
+    release_window: int = RELEASE_WINDOW_MINUTES  # the entries' release window option, minutes
     lag_cases: tuple[LagCase, ...] = DEFAULT_CASES  # large events, in Home Assistant
     lag_polls: int = 12  # polls watched after delivery (openleadr's status job runs every 10 s)
     limits: BacnetLimits = field(default_factory=BacnetLimits)
@@ -120,6 +123,19 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--ha-points", type=int, help="points in the Home Assistant entry")
     parser.add_argument("--no-ha", action="store_true", help="skip Home Assistant")
     parser.add_argument(
+        "--large-points",
+        type=int,
+        help=f"points of the campus-scale cell, {LARGE_PER_DEVICE} per controller, and of the "
+        f"entry whose set-up is timed (--targets: {LARGE_POINTS}; default 0: skip)",
+    )
+    parser.add_argument(
+        "--release-window",
+        type=int,
+        default=default.release_window,
+        help="the entries' release window option in minutes (default 0: release at once, "
+        "as the release timings assume)",
+    )
+    parser.add_argument(
         "--lag",
         type=_lag_cases,
         help="large-event cases in Home Assistant as EVENTSxINTERVALS "
@@ -152,6 +168,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
             "latencies": (TARGET_LATENCY,),
             "repeats": 5,
             "full_target_baseline": True,
+            "large_points": LARGE_POINTS,
         }
     limits = BacnetLimits()
     limits = BacnetLimits(
@@ -166,6 +183,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         "repeats": args.repeats,
         "loop_points": args.loop_points,
         "ha_points": 0 if args.no_ha else args.ha_points,
+        "large_points": args.large_points,
         "full_target_baseline": args.full_target_baseline or None,
         "lag_cases": args.lag,
         "lag_polls": args.lag_polls,
@@ -175,6 +193,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         **values,
         routed_share=args.routed_share,
         baseline_budget=args.baseline_budget,
+        release_window=args.release_window,
         limits=limits,
         base_ip=args.base_ip,
         router_ip=args.router_ip,
@@ -203,6 +222,13 @@ async def run(options: Options) -> BenchResult:
         extra_shapes.append(
             Shape(points=options.ha_points, per_device=1, routed_share=options.routed_share)
         )
+    large = Shape(
+        points=options.large_points,
+        per_device=LARGE_PER_DEVICE,
+        routed_share=options.routed_share,
+    )
+    if large.points > 0:
+        extra_shapes.append(large)
     layout = building_for(
         [*shapes, *extra_shapes],
         base_ip=options.base_ip,
@@ -227,6 +253,10 @@ async def run(options: Options) -> BenchResult:
         )
         try:
             cells = await _grid(options, host, handle.stack, shapes, ips=ips, routed=routed)
+            if large.points > 0:
+                cells.append(
+                    await _large_cell(options, host, handle.stack, large, ips=ips, routed=routed)
+                )
             loops = await _loops(options, host, handle.stack, ips, routed)
         finally:
             await handle.release()
@@ -243,6 +273,17 @@ async def run(options: Options) -> BenchResult:
                 points_for(shape, ips, routed),
                 lag_cases=options.lag_cases,
                 lag_polls=options.lag_polls,
+                release_window=options.release_window,
+            )
+        large_setup = None
+        if large.points > 0 and options.ha_points > 0:
+            _progress(f"Home Assistant set-up of an entry with {large.points} points")
+            await host.set_latency(TARGET_LATENCY)
+            large_setup = await measure_large_setup(
+                host,
+                layout,
+                points_for(large, ips, routed),
+                release_window=options.release_window,
             )
         return BenchResult(
             limits=options.limits,
@@ -251,6 +292,7 @@ async def run(options: Options) -> BenchResult:
             cells=cells,
             loop=loops,
             ha=ha,
+            large_setup=large_setup,
         )
 
 
@@ -285,6 +327,28 @@ async def _grid(
             )
             results.append(result)
     return results
+
+
+async def _large_cell(
+    options: Options,
+    host: SimHost,
+    stack: BacnetStack,
+    shape: Shape,
+    *,
+    ips: list[str],
+    routed: list[str],
+) -> CellResult:
+    """The campus-scale cell: target latency only, fewer passes, a sampled baseline."""
+    _progress(f"{shape.points} points, {shape.per_device} per controller")
+    return await measure_cell(
+        host,
+        stack,
+        Cell(shape=shape, latency=TARGET_LATENCY),
+        points_for(shape, ips, routed),
+        limits=options.limits,
+        repeats=min(options.repeats, LARGE_REPEATS),
+        baseline_budget=options.baseline_budget or 2.0,
+    )
 
 
 async def _loops(

@@ -47,6 +47,12 @@ VEN_NAME = "bench-ven"
 EVENT_LEAD_SECONDS = 4.0  # the VTN is polled every second: the event arrives well ahead
 EVENT_SECONDS = 10  # long enough for the slowest shed of the default sizes
 WAIT_SLACK_SECONDS = 30.0
+# Minutes over which an event's end releases, in waves (the entry option). 0 releases at once,
+# which keeps the release timings comparable from one version to the next.
+RELEASE_WINDOW_MINUTES = 0
+
+# The entry option of the release window, in minutes (the bench stays apart from the HA layer).
+RELEASE_WINDOW_OPTION = "release_window"
 
 
 class HaBenchError(RuntimeError):
@@ -67,6 +73,7 @@ class HaResult:
     """What the Home Assistant part measured."""
 
     points: int
+    release_window: int | None  # the entry's release window option (minutes), as HA loaded it
     setup_seconds: float
     setup_rss_bytes: int
     traced_bytes: int  # Python memory the entry holds once set up (tracemalloc, second set-up)
@@ -183,7 +190,25 @@ async def _event_cycle(
     )
 
 
-def _store_entry(config_dir: Path, entry_id: str, data: dict[str, Any], unique_id: str) -> None:
+def entry_options(release_window: int = RELEASE_WINDOW_MINUTES) -> dict[str, Any]:
+    """Entry options as the options flow stores them; only what the benchmark sets."""
+    return {RELEASE_WINDOW_OPTION: release_window}
+
+
+def release_window_of(hass: HomeAssistant, entry_id: str) -> int | None:
+    """The release window (minutes) in the loaded entry's options; None when not set."""
+    entry = hass.config_entries.async_get_entry(entry_id)
+    value = None if entry is None else entry.options.get(RELEASE_WINDOW_OPTION)
+    return None if value is None else int(value)
+
+
+def store_entry(
+    config_dir: Path,
+    entry_id: str,
+    data: dict[str, Any],
+    unique_id: str,
+    options: dict[str, Any] | None = None,
+) -> None:
     """Write the entry as Home Assistant stores config entries (its oldest storage format).
 
     HA migrates the file on load, so the same file fits every version; it is how an entry
@@ -194,7 +219,7 @@ def _store_entry(config_dir: Path, entry_id: str, data: dict[str, Any], unique_i
         "domain": DOMAIN,
         "title": VEN_NAME,
         "data": data,
-        "options": {},
+        "options": entry_options() if options is None else options,
         "source": "user",
         "unique_id": unique_id,
         "version": 1,
@@ -237,7 +262,8 @@ async def home_assistant(config_dir: Path) -> AsyncIterator[HomeAssistant]:
         await hass.async_stop()
 
 
-async def _setup(hass: HomeAssistant, entry_id: str) -> float:
+async def setup_entry(hass: HomeAssistant, entry_id: str) -> float:
+    """Set up the stored entry; seconds until it and its platforms are loaded."""
     began = time.perf_counter()
     ok = await hass.config_entries.async_setup(entry_id)
     await hass.async_block_till_done()
@@ -248,7 +274,8 @@ async def _setup(hass: HomeAssistant, entry_id: str) -> float:
     return time.perf_counter() - began
 
 
-async def _unload(hass: HomeAssistant, entry_id: str) -> None:
+async def unload_entry(hass: HomeAssistant, entry_id: str) -> None:
+    """Unload the entry (its stack closes; the building keeps no override of ours)."""
     if not await hass.config_entries.async_unload(entry_id):
         raise HaBenchError("unload failed")
     await hass.async_block_till_done()
@@ -281,15 +308,20 @@ async def measure_ha(
     lead_seconds: float = EVENT_LEAD_SECONDS,
     lag_cases: tuple[LagCase, ...] = (),
     lag_polls: int = 12,
+    release_window: int = RELEASE_WINDOW_MINUTES,
 ) -> HaResult:
-    """Set up an entry with ``points`` in a fresh Home Assistant and time events through it."""
+    """Set up an entry with ``points`` in a fresh Home Assistant and time events through it.
+
+    ``release_window`` is the entry's option (minutes); the release timings assume 0.
+    """
     entry_id = uuid.uuid4().hex
     with tempfile.TemporaryDirectory(prefix="loadshed-bench-") as config_dir:
-        _store_entry(
+        store_entry(
             Path(config_dir),
             entry_id,
             entry_data(host, layout, points),
             unique_id=f"{host.vtn_url.lower()}|{VEN_NAME}",
+            options=entry_options(release_window),
         )
         async with home_assistant(Path(config_dir)) as hass:
             return await _measure(
@@ -315,7 +347,8 @@ async def _measure(
 ) -> HaResult:
     gc.collect()
     rss_before = rss_bytes()
-    setup_seconds = await _setup(hass, entry_id)
+    setup_seconds = await setup_entry(hass, entry_id)
+    window = release_window_of(hass, entry_id)
     gc.collect()
     setup_rss = rss_bytes() - rss_before
     await _wait(_connected(hass, entry_id), WAIT_SLACK_SECONDS, "the VEN to register")
@@ -327,19 +360,20 @@ async def _measure(
     with KnownEvents(hass, entry_id) as known:
         lags = [await measure_lag(host, known, case, polls=polls) for case in cases]
 
-    await _unload(hass, entry_id)
+    await unload_entry(hass, entry_id)
     gc.collect()
     tracemalloc.start()
     try:
         traced_before = tracemalloc.get_traced_memory()[0]
-        await _setup(hass, entry_id)
+        await setup_entry(hass, entry_id)
         gc.collect()
         traced = tracemalloc.get_traced_memory()[0] - traced_before
     finally:
         tracemalloc.stop()
-    await _unload(hass, entry_id)
+    await unload_entry(hass, entry_id)
     return HaResult(
         points=points,
+        release_window=window,
         setup_seconds=setup_seconds,
         setup_rss_bytes=setup_rss,
         traced_bytes=traced,

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from bacpypes3.apdu import WritePropertyRequest
 
 from custom_components.loadshed_ven.bacnet import (
     BacnetLimits,
@@ -81,18 +82,19 @@ async def test_offline_device_within_the_configured_timeout(
 async def test_offline_during_read_back(building: SimBacnetNetwork, stack: BacnetStack) -> None:
     writer = _writer(stack)
     dev = building.device(IP_DEVS[1])
-    real_write = stack.app.write_property
+    real_request = stack.app.request
 
-    async def write_then_vanish(*args: Any, **kwargs: Any) -> Any:
-        result = await real_write(*args, **kwargs)
-        dev.offline = True
+    async def write_then_vanish(apdu: Any) -> Any:
+        result = await real_request(apdu)
+        if apdu.apduService == WritePropertyRequest.service_choice:
+            dev.offline = True
         return result
 
-    stack.app.write_property = write_then_vanish
+    stack.app.request = write_then_vanish
     try:
         outcome = await writer.write(make_point(dev.address), 80.0)
     finally:
-        del stack.app.write_property
+        del stack.app.request
     assert (outcome.ok, outcome.failure) == (False, FailureKind.OFFLINE)
     assert outcome.detail is not None
     assert outcome.detail.startswith("write accepted, but reading it back failed")
@@ -124,7 +126,7 @@ async def test_cancellation_is_not_swallowed(
         started.set()
         await asyncio.sleep(3600)
 
-    monkeypatch.setattr(stack.app, "write_property", hang)
+    monkeypatch.setattr(stack.app, "request", hang)  # what every read and write awaits
     task = asyncio.create_task(writer.write(make_point(IP_DEVS[0]), 80.0))
     await started.wait()
     task.cancel()

@@ -6,10 +6,23 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from bacpypes3.apdu import ErrorPDU, RejectPDU
-from bacpypes3.basetypes import DateTime, PriorityArray, PriorityValue
+from bacpypes3.apdu import (
+    ErrorPDU,
+    ReadPropertyACK,
+    ReadPropertyRequest,
+    RejectPDU,
+    WritePropertyRequest,
+)
+from bacpypes3.basetypes import (
+    BinaryPV,
+    DateTime,
+    PriorityArray,
+    PriorityValue,
+    PropertyIdentifier,
+)
 from bacpypes3.constructeddata import Any as EncodedValue
-from bacpypes3.primitivedata import Date, Time
+from bacpypes3.pdu import Address
+from bacpypes3.primitivedata import Date, Null, ObjectIdentifier, Real, Time, Unsigned
 
 from custom_components.loadshed_ven.bacnet import (
     BacnetOverrideWriter,
@@ -17,7 +30,7 @@ from custom_components.loadshed_ven.bacnet import (
     StackHandle,
     StackRegistry,
 )
-from custom_components.loadshed_ven.bacnet.readback import _quick_slots
+from custom_components.loadshed_ven.bacnet.readback import Target, parse_priority_array
 from custom_components.loadshed_ven.bacnet.values import decode_priority_array
 from custom_components.loadshed_ven.engine.overrides import FailureKind, Outcome, OverrideWriter
 from sim.bacnet import SimBacnetNetwork
@@ -141,21 +154,92 @@ async def test_operator_at_priority_8_owns_the_point(
     assert dev.priority_array(AV)[7] is None
 
 
+def _ack_data(array: PriorityArray) -> bytes:
+    """The bytes of a ReadProperty ACK of ``array``, as bacpypes3 encodes one."""
+    ack = ReadPropertyACK(
+        objectIdentifier=ObjectIdentifier(AV),
+        propertyIdentifier=PropertyIdentifier("priority-array"),
+        propertyValue=EncodedValue(array),
+    )
+    return bytes(ack.encode().pduData)
+
+
 def test_quick_decoder_leaves_other_slot_kinds_to_bacpypes3() -> None:
     """Primitives are read from their tags; a date-time slot sends the array to bacpypes3."""
     null = PriorityValue(null=())
-    plain = EncodedValue(PriorityArray([null] * 7 + [PriorityValue(real=76.0)] + [null] * 8))
-    slots = _quick_slots(plain)
-    assert slots is not None
     point = make_point(IP_DEV)
-    assert decode_priority_array(point, slots) == [None] * 7 + [76.0] + [None] * 8
+    kinds = [
+        PriorityValue(real=76.0),
+        PriorityValue(enumerated=1),
+        PriorityValue(unsigned=70000),
+        PriorityValue(integer=-3),
+        PriorityValue(boolean=True),
+        PriorityValue(double=1.5),
+    ]
+    plain = PriorityArray([*kinds, null, PriorityValue(real=76.0)] + [null] * 8)
+    slots = parse_priority_array(_ack_data(plain))
+    assert slots is not None
+    expected = [76.0, 1.0, 70000.0, -3.0, 1.0, 1.5, None, 76.0] + [None] * 8
+    assert decode_priority_array(point, slots) == expected
+    assert decode_priority_array(point, slots) == decode_priority_array(point, plain)
 
     stamp = DateTime(date=Date("2024-01-02"), time=Time("12:00:00"))
-    mixed = EncodedValue(PriorityArray([null] * 7 + [PriorityValue(datetime=stamp)] + [null] * 8))
-    assert _quick_slots(mixed) is None
-    held = decode_priority_array(point, mixed.cast_out(PriorityArray))
+    mixed = PriorityArray([null] * 7 + [PriorityValue(datetime=stamp)] + [null] * 8)
+    assert parse_priority_array(_ack_data(mixed)) is None
+    held = decode_priority_array(point, EncodedValue(mixed).cast_out(PriorityArray))
     assert held[7] is not None  # still seen as an owner above priority 10
     assert held[:7] == held[8:15] == [None] * 7
+    data = _ack_data(plain)
+    value_starts = data.index(b"\x3e") + 1
+    for cut, message in ((value_starts + 3, "ends inside a tag"), (-1, "no complete")):
+        with pytest.raises(ValueError, match=message):
+            parse_priority_array(data[:cut])
+
+
+@pytest.mark.parametrize(
+    ("object_type", "value"),
+    [
+        ("analog-value", Real(72.5)),
+        ("analog-output", Real(-1e30)),
+        ("binary-value", BinaryPV("active")),
+        ("multi-state-value", Unsigned(3)),
+        ("multi-state-value", Unsigned(2**32 - 1)),
+        ("analog-value", Null(())),
+    ],
+)
+@pytest.mark.parametrize("priority", [8, 10, 16])
+def test_requests_are_encoded_as_bacpypes3_encodes_them(
+    object_type: str, value: Any, priority: int
+) -> None:
+    """The templates plus the value give the very bytes bacpypes3's own requests carry."""
+    for address in (IP_DEV, ROUTED_DEV, "2000:10.1.2.5:47809"):
+        engine_value = {"binary-value": "active", "multi-state-value": 1}.get(object_type, 1.0)
+        point = make_point(address, object_type, 7, priority=priority, value=engine_value)
+        target = Target(point)
+        expected = WritePropertyRequest(
+            objectIdentifier=ObjectIdentifier(f"{object_type},7"),
+            propertyIdentifier=PropertyIdentifier("present-value"),
+            propertyValue=value,
+            destination=Address(address),
+        )
+        expected.priority = priority
+        for ours, theirs in (
+            (target.write_request(value, priority), expected.encode()),
+            (
+                target.read_request(),
+                ReadPropertyRequest(
+                    objectIdentifier=ObjectIdentifier(f"{object_type},7"),
+                    propertyIdentifier=PropertyIdentifier("priority-array"),
+                    destination=Address(address),
+                ).encode(),
+            ),
+        ):
+            assert bytes(ours.pduData) == bytes(theirs.pduData)
+            assert (ours.apduType, ours.apduService, ours.pduDestination) == (
+                theirs.apduType,
+                theirs.apduService,
+                theirs.pduDestination,
+            )
 
 
 async def test_read_without_writing(
@@ -230,7 +314,7 @@ async def test_mismatched_value_is_refused_without_sending(
     async def record(*args: Any, **kwargs: Any) -> None:
         sent.append(args)
 
-    monkeypatch.setattr(stack.app, "write_property", record)
+    monkeypatch.setattr(stack.app, "request", record)  # what every read and write awaits
     instance = 302 if object_type == "analog-value" else 1
     point = make_point(
         IP_DEV, object_type, instance, value={"analog-value": 1.0}.get(object_type, 1)
@@ -288,7 +372,7 @@ async def test_error_returned_instead_of_raised(
     async def give_back(*args: Any, **kwargs: Any) -> Any:
         return returned
 
-    monkeypatch.setattr(stack.app, "write_property", give_back)
+    monkeypatch.setattr(stack.app, "request", give_back)  # what the write awaits
     outcome = await writer.write(make_point(IP_DEV), 80.0)
     assert (outcome.ok, outcome.failure) == (False, kind)
 

@@ -89,6 +89,9 @@ def test_command_line_presets() -> None:
     assert targets.limits.overall == 48
     assert targets.full_target_baseline
     assert not quick.full_target_baseline
+    assert (targets.large_points, quick.large_points) == (5000, 0)
+    assert targets.release_window == quick.release_window == 0  # release at once
+    assert parse_args(["--release-window", "5"]).release_window == 5
     custom = parse_args(["--sizes", "10,30", "--latency", "0,5", "--repeats", "1"])
     assert (custom.sizes, custom.latencies, custom.repeats) == ((10, 30), (0.0, 0.005), 1)
     assert parse_args([]).lag_cases == (
@@ -128,6 +131,7 @@ async def test_home_assistant_part_sees_every_write_and_release(socket_enabled: 
         # ... and nothing is left in the building after the entry was unloaded.
         assert await host.slots([object_key(p) for p in points], PRIORITY) == [None] * POINTS
     assert result.setup_seconds > 0
+    assert result.release_window == 0  # the option, as Home Assistant loaded the entry
     assert result.traced_bytes > 0
     assert result.shed_debug.mode == "debug"
     # The large-event cases: every event reached the runtime, and each has its table row.

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from .errors import InterfaceConflictError
 from .interface import LocalInterface
+from .limits import BacnetLimits
 from .stack import BacnetStack
 
 
@@ -54,11 +55,14 @@ class StackRegistry:
 
     Keep one registry per process (for Home Assistant: one per ``hass`` instance).
     Routes requested by later users are added to the running stack and stay until it
-    closes; a different device identity on the same IP and port is refused.
+    closes; a different device identity on the same IP and port is refused. The users of a
+    stack share its one concurrency budget (:attr:`BacnetStack.throttle`): two config entries
+    on one interface never ask more of the controllers together than one would.
     """
 
-    def __init__(self) -> None:
-        """Start empty."""
+    def __init__(self, limits: BacnetLimits | None = None) -> None:
+        """Start empty; each stack started gets ``limits`` (default :class:`BacnetLimits`)."""
+        self._limits = limits
         self._entries: dict[tuple[str, int], _Entry] = {}
         self._lock = asyncio.Lock()
 
@@ -81,7 +85,7 @@ class StackRegistry:
         async with self._lock:
             entry = self._entries.get(interface.key)
             if entry is None:
-                stack = BacnetStack(interface)
+                stack = BacnetStack(interface, limits=self._limits)
                 await stack.start()
                 entry = self._entries[interface.key] = _Entry(stack)
             else:

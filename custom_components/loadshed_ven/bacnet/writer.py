@@ -5,7 +5,8 @@ the controller verifiably holds: our slot, and whether a higher priority outrank
 Offset points read the present value first, in the same throttle slot (one extra request
 when a shed starts; plain ReadProperty, which every device supports).
 Nothing here raises into the engine: every failure becomes an :class:`Outcome`.
-How much is asked at once is :mod:`.limits`; decoding the read-back is :mod:`.readback`.
+How much is asked at once is :mod:`.limits` (one budget per stack, shared by every writer on
+it); building the requests and decoding the read-back is :mod:`.readback`.
 """
 
 from __future__ import annotations
@@ -21,16 +22,21 @@ from ..engine.overrides import FailureKind, Outcome
 from ..engine.points import OverridePoint, PointValue
 from .errors import StackClosedError
 from .limits import BacnetLimits, Throttle
-from .readback import PRIORITY_ARRAY, read_priority_array
+from .readback import (
+    PRESENT_VALUE,
+    PRIORITY_ARRAY,
+    Target,
+    read_present_value,
+    read_priority_array,
+    write_present_value,
+)
 from .stack import BacnetStack
 from .values import (
     ValueMismatchError,
-    check_address,
     decode_priority_array,
     describe_bacnet_error,
     encode,
     matches,
-    object_id,
     owner_above,
     release_value,
     routed_network,
@@ -39,7 +45,6 @@ from .values import (
 _LOGGER = logging.getLogger(__name__)
 
 ROUTE_DISCOVERY_SECONDS: Final = 2.0  # Who-Is-Router-To-Network wait in bacpypes3
-PRESENT_VALUE: Final = "present-value"
 
 
 class _RequestFailedError(Exception):
@@ -71,10 +76,16 @@ class BacnetOverrideWriter:
     """
 
     def __init__(self, stack: BacnetStack, limits: BacnetLimits | None = None) -> None:
-        """Use ``stack`` (shared, owned by the caller) within ``limits``."""
+        """Use ``stack`` (shared, owned by the caller) within its budget.
+
+        Without ``limits`` the writer shares the stack's one budget with every other writer
+        on it (what the integration does). Given ``limits``, it gets a budget of its own, for
+        measurements that compare limits on one stack.
+        """
         self._stack = stack
-        self._limits = limits or BacnetLimits()
-        self._throttle = Throttle(self._limits)
+        self._throttle = stack.throttle if limits is None else Throttle(limits)
+        self._limits = self._throttle.limits
+        self._targets: dict[tuple[str, str, int], Target] = {}
 
     @property
     def limits(self) -> BacnetLimits:
@@ -205,22 +216,28 @@ class BacnetOverrideWriter:
                 f"{prefix}the priority array could not be read: {err}",
             ) from None
 
+    def _target(self, point: OverridePoint) -> Target:
+        """The point's parsed address and object (ValueError for an address not allowed)."""
+        key = (point.address, point.object_type, point.instance)
+        target = self._targets.get(key)
+        if target is None:
+            target = self._targets[key] = Target(point)
+        return target
+
     async def _request(self, point: OverridePoint, kind: str, payload: Any) -> Any:
         """One bounded round trip returning a read's value; failures raise _RequestFailedError."""
         address = point.address
         try:
-            check_address(address)
+            target = self._target(point)
             self._check_route(address)
             app = self._stack.app
             async with asyncio.timeout(self.request_timeout(address)):
                 if kind == "write":
-                    result = await app.write_property(
-                        address, object_id(point), PRESENT_VALUE, payload, priority=point.priority
-                    )
+                    result = await write_present_value(app, target, payload, point.priority)
                 elif payload == PRIORITY_ARRAY:
-                    result = await read_priority_array(app, address, point)
+                    result = await read_priority_array(app, target)
                 else:
-                    result = await app.read_property(address, object_id(point), payload)
+                    result = await read_present_value(app, target)
         except ErrorRejectAbortNack as err:  # a BaseException: `except Exception` misses it
             raise _RequestFailedError(*describe_bacnet_error(err)) from None
         except TimeoutError:
