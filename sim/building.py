@@ -126,6 +126,8 @@ class SimBuilding:
                 "data_type": "float32",
                 "word_order": "big",
                 "kw": self.meter.current_kw(),
+                "energy_register": self.meter.energy_register,
+                "kwh": self.meter.energy_kwh(),
             },
             "bacnet": bacnet,
         }

@@ -5,7 +5,11 @@ and the holding registers, and is computed afresh on every read from a simple lo
 
     kW = max(0, base_kw - kw_per_override * overrides())
 
-so that overriding BACnet points visibly sheds load. Faults can be switched on at any time:
+so that overriding BACnet points visibly sheds load. An energy register pair (default 19-20)
+serves the kWh imported, float32 as well, counting up from ``initial_kwh`` with that load
+(trapezoidal between accesses, so a change of load counts from when it was seen).
+
+Faults can be switched on at any time:
 ``silent`` (requests are accepted but never answered, so clients time out), ``nan`` (the meter
 serves NaN), ``implausible`` (it serves :data:`IMPLAUSIBLE_KW`, a float32 no building draws)
 and ``wrong_byte_count`` (a read reply whose byte count claims one register more than the
@@ -20,6 +24,7 @@ import inspect
 import ipaddress
 import math
 import struct
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -92,12 +97,20 @@ class SimMeter:
         base_kw: float = 850.0,
         kw_per_override: float = 1.5,
         overrides: Callable[[], int] | None = None,
+        energy_register: int | None = 19,
+        initial_kwh: float = 250_000.0,
     ) -> None:
-        """Configure the meter; nothing is bound until :meth:`start`."""
+        """Configure the meter; nothing is bound until :meth:`start`.
+
+        ``energy_register=None`` makes a meter without an energy register.
+        """
         if not ipaddress.ip_address(host).is_loopback:
             raise ValueError(f"the simulated meter binds loopback only, not {host!r}")
-        if not 0 <= register <= 0xFFFF - _WIDTH + 1:
-            raise ValueError(f"register out of range: {register}")
+        for pair in (register, energy_register):
+            if pair is not None and not 0 <= pair <= 0xFFFF - _WIDTH + 1:
+                raise ValueError(f"register out of range: {pair}")
+        if energy_register is not None and abs(energy_register - register) < _WIDTH:
+            raise ValueError("the energy register overlaps the power register")
         if not 0 <= unit_id <= 255:
             raise ValueError(f"unit id out of range: {unit_id}")
         self.host = host
@@ -106,6 +119,10 @@ class SimMeter:
         self.base_kw = base_kw
         self.kw_per_override = kw_per_override
         self.overrides = overrides
+        self.energy_register = energy_register
+        self._kwh = initial_kwh
+        self._kwh_at = time.monotonic()
+        self._kwh_kw = self.current_kw()
         #: Accept requests but never answer them (a hung meter or gateway).
         self.silent = False
         #: Serve NaN instead of the load (a meter reporting an invalid reading).
@@ -129,21 +146,41 @@ class SimMeter:
         return self._server is not None
 
     def set_base_kw(self, kw: float) -> None:
-        """Set the building's load with no overrides in effect."""
+        """Set the building's load with no overrides in effect (the energy count follows)."""
+        self.energy_kwh()  # count the old load up to now
         self.base_kw = kw
+        self._kwh_kw = self.current_kw()
+
+    def energy_kwh(self) -> float:
+        """The energy register's count now: kWh imported since the meter was made, and before."""
+        now, kw = time.monotonic(), self.current_kw()
+        self._kwh += (self._kwh_kw + kw) / 2 * (now - self._kwh_at) / 3600
+        self._kwh_at, self._kwh_kw = now, kw
+        return self._kwh
 
     def current_kw(self) -> float:
         """The load model's value now, regardless of the faults switched on."""
         overridden = max(0, self.overrides()) if self.overrides is not None else 0
         return max(0.0, self.base_kw - self.kw_per_override * overridden)
 
-    def _served_registers(self) -> list[int]:
-        """The two registers a read returns now; raising makes the server drop the request."""
+    def _served_registers(self) -> dict[int, int]:
+        """Address -> value of every register a read may return now.
+
+        Raising makes the server drop the request.
+        """
         if self.silent:
             raise _NoSuchUnit("meter is silent")
+        kwh = self.energy_kwh()  # counted on every access, whatever the faults
         if self.nan:
-            return encode_float32_be(math.nan)
-        return encode_float32_be(IMPLAUSIBLE_KW if self.implausible else self.current_kw())
+            kw = kwh = math.nan
+        elif self.implausible:
+            kw = kwh = IMPLAUSIBLE_KW
+        else:
+            kw = self.current_kw()
+        served = dict(enumerate(encode_float32_be(kw), start=self.register))
+        if self.energy_register is not None:
+            served.update(enumerate(encode_float32_be(kwh), start=self.energy_register))
+        return served
 
     def _trace_packet(self, sending: bool, packet: bytes) -> bytes:
         """Pymodbus' packet hook: corrupt outgoing read replies while ``wrong_byte_count``."""
@@ -199,16 +236,19 @@ class SimMeter:
                 SimDevice,
             )
 
-            def block() -> Any:
-                # One shared block: holding and input reads hit the same registers.
-                return SimData(
-                    self.register, values=[0] * _WIDTH, datatype=DataType.REGISTERS, readonly=True
-                )
+            pairs = sorted(p for p in (self.register, self.energy_register) if p is not None)
 
-            devices = [SimDevice(self.unit_id, simdata=[block()], action=self._on_access)]
+            def block() -> list[Any]:
+                # One shared block: holding and input reads hit the same registers.
+                return [
+                    SimData(pair, values=[0] * _WIDTH, datatype=DataType.REGISTERS, readonly=True)
+                    for pair in pairs
+                ]
+
+            devices = [SimDevice(self.unit_id, simdata=block(), action=self._on_access)]
             if self.unit_id != 0:
                 # Device 0 catches every other unit id; it stays silent, as the older path does.
-                devices.append(SimDevice(0, simdata=[block()], action=_unknown_unit))
+                devices.append(SimDevice(0, simdata=block(), action=_unknown_unit))
             return devices
         # Positional: the keyword is slaves= up to 3.9 and devices= from 3.10. single=False.
         return ModbusServerContext({self.unit_id: _LiveContext(self)}, False)
@@ -223,8 +263,8 @@ class SimMeter:
         set_values: list[int] | list[bool] | None,
     ) -> None:
         """SimDevice hook (pymodbus >= 3.13): refresh the registers before they are read."""
-        offset = self.register - start_address
-        current_registers[offset : offset + _WIDTH] = self._served_registers()
+        for served_address, value in self._served_registers().items():
+            current_registers[served_address - start_address] = value
 
 
 async def _unknown_unit(*_access: object) -> None:
@@ -249,14 +289,17 @@ class _LiveContext:
     def __init__(self, meter: SimMeter) -> None:
         self._meter = meter
 
+    def _addresses(self) -> set[int]:
+        meter = self._meter
+        pairs = [p for p in (meter.register, meter.energy_register) if p is not None]
+        return {pair + i for pair in pairs for i in range(_WIDTH)}
+
     def validate(self, func_code: int, address: int, count: int = 1) -> bool:
-        """Accept reads of (part of) the register pair; refuse everything else."""
-        first = self._meter.register
+        """Accept reads within the register pairs; refuse everything else."""
         return (
             func_code in (_READ_HOLDING, _READ_INPUT)
             and count >= 1
-            and first <= address
-            and address + count <= first + _WIDTH
+            and set(range(address, address + count)) <= self._addresses()
         )
 
     async def async_getValues(self, func_code: int, address: int, count: int = 1) -> Any:  # noqa: N802
@@ -264,8 +307,7 @@ class _LiveContext:
         registers = self._meter._served_registers()
         if not self.validate(func_code, address, count):
             return _ILLEGAL_ADDRESS
-        offset = address - self._meter.register
-        served = registers[offset : offset + count]
+        served = [registers[a] for a in range(address, address + count)]
         # These versions give the server handlers no packet hook: lie about the length instead.
         return _OverlongRegisters(served) if self._meter.wrong_byte_count else served
 

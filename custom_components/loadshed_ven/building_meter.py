@@ -3,21 +3,27 @@
 A meter taken from another entity follows that entity's state changes (no polling). Either way
 ``data`` is the last good value in kW, and every reading, good or failed, is pushed to the
 coordinator's listeners (the entry wires them to the shed verifier and the entities).
+
+A Modbus meter may also have an energy register (kWh imported, read right after the power on the
+same connection): :attr:`BuildingMeter.latest_kwh`. Its failure only makes the energy unknown;
+the power, which sheds are verified against, stays available.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, UnitOfPower
 from homeassistant.core import CALLBACK_TYPE, Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.helpers.event import async_track_state_change_event
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
-from .const import DOMAIN, LOGGER
+from .const import CONF_ENERGY_REGISTER, DOMAIN, LOGGER
 from .modbus.meter import ImplausibleReadingError, MeterError, ModbusMeter, check_plausible
-from .settings import MeterSettings
+from .settings import MeterSettings, meter_config
 
 if TYPE_CHECKING:
     from .data import LoadshedConfigEntry
@@ -50,10 +56,17 @@ class BuildingMeter(DataUpdateCoordinator[float]):
             name=f"{DOMAIN} meter",
             update_interval=meter.interval if meter.modbus is not None else None,
         )
-        self._modbus = ModbusMeter(meter.modbus) if meter.modbus is not None else None
+        modbus = meter.modbus
+        energy_register = entry.data.get(CONF_ENERGY_REGISTER)
+        if modbus is not None and modbus.energy_register is None and energy_register is not None:
+            modbus = replace(modbus, energy_register=int(energy_register))
+        self._modbus = ModbusMeter(modbus) if modbus is not None else None
         self._entity_id = meter.entity_id
         self._max_kw = meter.max_kw
+        self._interval = meter.interval
         self._unsub_source: CALLBACK_TYPE | None = None
+        self._kwh: float | None = None
+        self._energy_failing = False
 
     async def async_start(self) -> None:
         """Take a first reading; a meter entity is then followed as its state changes."""
@@ -67,6 +80,7 @@ class BuildingMeter(DataUpdateCoordinator[float]):
     @callback
     def set_interval(self, interval: timedelta) -> None:
         """Poll the Modbus meter every ``interval`` from now on (a meter entity is followed)."""
+        self._interval = interval
         if self._modbus is None or interval == self.update_interval:
             return
         self.update_interval = interval
@@ -89,10 +103,45 @@ class BuildingMeter(DataUpdateCoordinator[float]):
         """The last good reading, or None when the meter is unavailable."""
         return self.data if self.last_update_success and self.data is not None else None
 
+    @property
+    def interval(self) -> timedelta:
+        """How often the meter is read (a meter entity: how often its held value is sampled)."""
+        return self._interval
+
+    @property
+    def max_kw(self) -> float:
+        """Readings beyond ±this many kW are implausible."""
+        return self._max_kw
+
+    @property
+    def has_energy_register(self) -> bool:
+        """Whether the meter's own energy register is read."""
+        return self._modbus is not None and self._modbus.config.energy_register is not None
+
+    @property
+    def latest_kwh(self) -> float | None:
+        """The energy register at the last reading; None when it (or the power) failed."""
+        return self._kwh if self.last_update_success else None
+
+    async def _read_kwh(self, modbus: ModbusMeter) -> float | None:
+        """The energy register, or None (logged once per failure spell)."""
+        try:
+            kwh = await modbus.read_kwh()
+        except MeterError as err:
+            if not self._energy_failing:
+                self.logger.warning("Cannot read the meter's energy register: %s", err)
+            self._energy_failing = True
+            return None
+        if self._energy_failing:
+            self.logger.info("The meter's energy register reads again")
+        self._energy_failing = False
+        return kwh
+
     async def _async_update_data(self) -> float:
         if self._modbus is not None:
+            self._kwh = None
             try:
-                return await self._modbus.read_kw()
+                kw = await self._modbus.read_kw()
             except ImplausibleReadingError as err:
                 raise _implausible(err) from err
             except MeterError as err:
@@ -101,6 +150,9 @@ class BuildingMeter(DataUpdateCoordinator[float]):
                     translation_key="meter_unavailable",
                     translation_placeholders={"error": str(err)},
                 ) from err
+            if self.has_energy_register:
+                self._kwh = await self._read_kwh(self._modbus)
+            return kw
         return self._read_entity()
 
     def _read_entity(self) -> float:
@@ -136,6 +188,21 @@ class BuildingMeter(DataUpdateCoordinator[float]):
             self._unsub_source = None
         if self._modbus is not None:
             self._modbus.close()
+
+
+async def read_energy_register(meter: Mapping[str, Any]) -> float | None:
+    """Read a Modbus meter's energy register once (the config flow's check).
+
+    None when none is configured; raises :class:`MeterError` when it cannot be read.
+    """
+    register = meter.get(CONF_ENERGY_REGISTER)
+    if register is None:
+        return None
+    client = ModbusMeter(replace(meter_config(meter), energy_register=int(register)))
+    try:
+        return await client.read_kwh()
+    finally:
+        client.close()
 
 
 def _implausible(err: ImplausibleReadingError) -> UpdateFailed:

@@ -29,6 +29,7 @@ from homeassistant.core import callback
 
 from . import config_flow_schemas as schemas
 from . import settings, validation
+from .building_meter import read_energy_register
 from .config_flow_controller import ControllerSubentryFlow
 from .config_flow_options import PolicyOptionsFlow
 from .const import (
@@ -36,6 +37,7 @@ from .const import (
     CONF_BASELINE_MINUTES,
     CONF_CERT,
     CONF_CHECK_REACHABLE,
+    CONF_ENERGY_REGISTER,
     CONF_HOST,
     CONF_KEY,
     CONF_MAX_KW,
@@ -57,8 +59,17 @@ from .const import (
     SUBENTRY_CONTROLLER,
 )
 from .engine.points import OverridePoint, point_to_dict
-from .modbus.meter import DEFAULT_MAX_KW
+from .modbus.meter import DEFAULT_MAX_KW, MeterError
 from .validation import FlowError
+
+
+async def _check_energy_register(meter: Mapping[str, Any]) -> None:
+    """The optional energy register reads (float32 kWh, on the power's connection settings)."""
+    try:
+        await read_energy_register(meter)
+    except MeterError as err:
+        placeholders = {"error": str(err)}
+        raise FlowError(CONF_ENERGY_REGISTER, "energy_register_failed", placeholders) from None
 
 
 class LoadshedConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -301,10 +312,12 @@ class LoadshedConfigFlow(ConfigFlow, domain=DOMAIN):
             meter = {**user_input, CONF_HOST: str(user_input[CONF_HOST]).strip()}
             try:
                 kw = await validation.read_meter(meter)
+                await _check_energy_register(meter)
             except FlowError as err:
                 errors[err.field] = err.key
                 placeholders.update(err.placeholders)
             else:
+                self._data.pop(CONF_ENERGY_REGISTER, None)  # left empty: the power is integrated
                 self._data.update(meter)
                 self._data["meter_first_kw"] = kw
                 return await self._meter_done()

@@ -21,6 +21,7 @@ from .const import (
     CONF_CHECK_REACHABLE,
     CONF_DATA_TYPE,
     CONF_DEVICE_INSTANCE,
+    CONF_ENERGY_REGISTER,
     CONF_HOST,
     CONF_INSTANCE,
     CONF_INTERFACE,
@@ -185,6 +186,8 @@ METER_MODBUS: Final = vol.Schema(
         vol.Required(CONF_SCALE, default=1.0): _number(-1e6, 1e6, "any"),
         vol.Required(CONF_METER_INTERVAL, default=DEFAULT_METER_INTERVAL): _number(1, 3600),
         vol.Required(CONF_MAX_KW, default=DEFAULT_MAX_KW): _MAX_KW,
+        # Optional: the meter's kWh register (float32, same table and word order as the power).
+        vol.Optional(CONF_ENERGY_REGISTER): _number(0, 65535),
     }
 )
 

@@ -49,6 +49,7 @@ CONF_WORD_ORDER: Final = "word_order"
 CONF_SCALE: Final = "scale"
 CONF_METER_INTERVAL: Final = "meter_interval"
 CONF_MAX_KW: Final = "max_kw"  # readings beyond ±max_kw are implausible and ignored
+CONF_ENERGY_REGISTER: Final = "energy_register"  # optional: float32 kWh imported (eGauge)
 
 # Shed policy step
 CONF_SHED_LEVEL: Final = "shed_level"

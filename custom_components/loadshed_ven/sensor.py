@@ -17,13 +17,13 @@ from homeassistant.components.sensor import (
 from homeassistant.const import UnitOfEnergy, UnitOfPower
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
-from homeassistant.util import dt as dt_util
 
 from .coordinator import Topic
 from .data import LoadshedConfigEntry, LoadshedData
 from .engine.event_history import EventStatus
 from .engine.verification import ShedVerification
 from .entity import LoadshedEntity, meter_device_info, ven_device_info
+from .grid_energy import GridEnergySensor
 from .unique_ids import METER_POWER as METER_POWER_KEY
 
 # Pushed by the coordinator: nothing to throttle.
@@ -117,8 +117,8 @@ VERIFICATION_SENSORS: tuple[VerificationSensorDescription, ...] = (
         key="energy_avoided",
         translation_key="energy_avoided",
         device_class=SensorDeviceClass.ENERGY,
-        # A total per shed: last_reset is the shed's start.
-        state_class=SensorStateClass.TOTAL,
+        # No state class: a per-shed figure with no long-term statistics, so the Energy
+        # dashboard never offers avoided energy as grid consumption (Grid energy is that).
         native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
         suggested_display_precision=2,
         value_fn=lambda result: result.energy_kwh,
@@ -146,6 +146,7 @@ async def async_setup_entry(
         LoadshedSensor(entry, description.key, ven, description) for description in SENSORS
     ]
     entities.append(MeterPowerSensor(entry, METER_POWER.key, meter_device_info(entry), METER_POWER))
+    entities.append(GridEnergySensor(entry))
     entities.extend(
         ShedVerificationSensor(entry, description.key, ven, description)
         for description in VERIFICATION_SENSORS
@@ -224,17 +225,6 @@ class ShedVerificationSensor(LoadshedEntity, RestoreSensor):
         if result is None:
             return self._restored_value
         return _rounded(self.entity_description.value_fn(result))
-
-    @property
-    def last_reset(self) -> datetime | None:
-        """For the per-shed energy total: the shed's start."""
-        if self.entity_description.state_class is not SensorStateClass.TOTAL:
-            return None
-        result = self.data.verification.current()
-        if result is not None:
-            return result.started
-        started = (self._restored_attributes or {}).get("shed_started")
-        return dt_util.parse_datetime(started) if isinstance(started, str) else None
 
     @property
     def extra_state_attributes(self) -> Mapping[str, Any] | None:

@@ -246,3 +246,97 @@ async def test_implausible_value(meter: SimMeter, connect: ClientFactory) -> Non
     assert meter.current_kw() == 850.0  # the load model is unaffected by the fault
     meter.implausible = False
     assert await _read(client, meter) == 850.0
+
+
+# ---- the energy register ------------------------------------------------------------------------
+
+
+def test_energy_counts_the_load_without_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    points = [0]
+    sim = SimMeter(base_kw=720.0, kw_per_override=7.2, overrides=lambda: points[0], initial_kwh=10)
+    assert sim.energy_kwh() == 10.0
+    clock[0] += 10  # 720 kW for 10 s: 2 kWh
+    assert sim.energy_kwh() == pytest.approx(12.0)
+    sim.set_base_kw(360.0)  # counted from the change on
+    clock[0] += 10
+    assert sim.energy_kwh() == pytest.approx(13.0)
+    points[0] = 50  # 360 -> 0 kW seen at the next access: trapezoidal
+    clock[0] += 10
+    assert sim.energy_kwh() == pytest.approx(13.5)
+    clock[0] += 10
+    assert sim.energy_kwh() == pytest.approx(13.5)
+
+
+def test_energy_register_is_checked() -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        SimMeter(energy_register=0xFFFF)
+    with pytest.raises(ValueError, match="overlaps"):
+        SimMeter(register=18, energy_register=19)
+
+
+async def test_energy_register_counts_up_with_the_power(
+    socket_enabled: None, connect: ClientFactory
+) -> None:
+    sim = SimMeter(base_kw=3600.0, initial_kwh=0.0)  # 1 kWh per second
+    await sim.start()
+    try:
+        client = await connect(sim)
+        first = await _read(client, sim, address=19)
+        started = time.monotonic()
+        await asyncio.sleep(0.5)
+        assert await _read(client, sim, address=19, holding=True) == pytest.approx(
+            first + (time.monotonic() - started), abs=0.05
+        )
+        # Power and energy in one read of the four registers: both pairs are live.
+        rr = await client.read_input_registers(17, count=4, **_unit(client, 1))
+        assert _decode(rr.registers[:2]) == 3600.0
+        assert _decode(rr.registers[2:]) == pytest.approx(sim.energy_kwh(), abs=0.01)
+        sim.set_base_kw(0.0)
+        stopped = await _read(client, sim, address=19)
+        await asyncio.sleep(0.2)
+        assert await _read(client, sim, address=19) == stopped
+    finally:
+        await sim.stop()
+
+
+async def test_energy_register_faults(meter: SimMeter, connect: ClientFactory) -> None:
+    client = await connect(meter)
+    counted = await _read(client, meter, address=19)
+    assert counted >= 250_000.0
+    meter.nan = True
+    assert math.isnan(await _read(client, meter, address=19))
+    meter.nan = False
+    meter.implausible = True
+    assert await _read(client, meter, address=19) == pytest.approx(IMPLAUSIBLE_KW, rel=1e-6)
+    meter.implausible = False
+    assert await _read(client, meter, address=19) >= counted  # counting went on meanwhile
+
+
+async def test_meter_without_energy_register(socket_enabled: None, connect: ClientFactory) -> None:
+    sim = SimMeter(energy_register=None)
+    await sim.start()
+    try:
+        client = await connect(sim)
+        rr = await client.read_input_registers(19, count=2, **_unit(client, 1))
+        assert rr.isError()
+        assert rr.exception_code == 2
+        assert await _read(client, sim) == 850.0
+    finally:
+        await sim.stop()
+
+
+async def test_energy_register_far_from_the_power(
+    socket_enabled: None, connect: ClientFactory
+) -> None:
+    sim = SimMeter(register=500, energy_register=100, initial_kwh=42.0, base_kw=0.0)
+    await sim.start()
+    try:
+        client = await connect(sim)
+        assert await _read(client, sim, address=100) == 42.0
+        assert await _read(client, sim, address=500) == 0.0
+        rr = await client.read_input_registers(300, count=2, **_unit(client, 1))
+        assert rr.isError()  # the gap between the pairs is no register
+    finally:
+        await sim.stop()

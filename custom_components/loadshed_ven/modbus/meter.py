@@ -30,6 +30,9 @@ from pymodbus.exceptions import ModbusException
 # centres and campuses, draw tens of MW); a float32 read with the wrong word order or register
 # lands far beyond it, so the default catches garbage without limiting real sites.
 DEFAULT_MAX_KW: Final = 100_000.0
+# An energy register beyond 1 PWh (a 100 MW site running flat out for over a millennium) is a
+# misread too; the energy tracker also refuses increases the site's power could not explain.
+MAX_KWH: Final = 1e12
 
 
 class RegisterType(StrEnum):
@@ -106,6 +109,9 @@ class MeterConfig:
     scale: float = 1.0  # multiply the decoded value by this to get kW (0.001 for a meter in W)
     max_kw: float = DEFAULT_MAX_KW  # readings beyond ±max_kw are refused as implausible
     timeout: float = 3.0
+    # The kWh imported, as a float32 in the same unit, register table and word order (eGauge);
+    # ``data_type`` and ``scale`` apply to the power register only. None: the meter has none.
+    energy_register: int | None = None
 
 
 def register_count(data_type: DataType) -> int:
@@ -177,12 +183,31 @@ class ModbusMeter:
     async def read_kw(self) -> float:
         """Read the meter once and return kW; raise :class:`MeterError` on any failure."""
         cfg = self.config
+        registers = await self._registers(cfg.register, register_count(cfg.data_type))
+        value = decode(registers, cfg.data_type, cfg.word_order) * cfg.scale
+        return check_plausible(value, cfg.max_kw)
+
+    async def read_kwh(self) -> float:
+        """Read the energy register once and return kWh; raise :class:`MeterError` on failure."""
+        cfg = self.config
+        if cfg.energy_register is None:
+            raise MeterError("no energy register is configured")
+        registers = await self._registers(cfg.energy_register, register_count(DataType.FLOAT32))
+        kwh = decode(registers, DataType.FLOAT32, cfg.word_order)
+        if not math.isfinite(kwh) or not 0 <= kwh <= MAX_KWH:
+            raise MeterError(
+                f"the energy register {cfg.energy_register} reads {kwh:g} kWh, "
+                f"not a count from 0 to {MAX_KWH:g} kWh"
+            )
+        return kwh
+
+    async def _registers(self, address: int, count: int) -> list[int]:
+        """Read ``count`` registers from ``address`` of the configured table."""
+        cfg = self.config
         if not self._client.connected and not await self._client.connect():
             raise MeterError(f"cannot connect to the meter at {cfg.host}:{cfg.port}")
         try:
-            response = await self._read(
-                cfg.register, count=register_count(cfg.data_type), **self._unit
-            )
+            response = await self._read(address, count=count, **self._unit)
         except _UndecodableReplyError as err:
             raise MeterError(
                 f"the meter at {cfg.host}:{cfg.port} sent a malformed reply ({err})"
@@ -192,11 +217,10 @@ class ModbusMeter:
         if response.isError():
             code = getattr(response, "exception_code", "?")
             raise MeterError(
-                f"the meter refused to read {cfg.register_type} register {cfg.register} "
+                f"the meter refused to read {cfg.register_type} register {address} "
                 f"of unit {cfg.unit_id} (Modbus exception code {code})"
             )
-        value = decode(list(response.registers), cfg.data_type, cfg.word_order) * cfg.scale
-        return check_plausible(value, cfg.max_kw)
+        return list(response.registers)
 
     def close(self) -> None:
         """Close the connection and stop pymodbus' reconnect task."""
