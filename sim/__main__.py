@@ -207,6 +207,11 @@ def _parser() -> argparse.ArgumentParser:
             ev.add_argument("--start-after", help="randomisation window, e.g. 1m")
             ev.add_argument("--ven", help="VEN id (default: every registered VEN)")
             ev.add_argument("--test", action="store_true", help="mark as a test event")
+            for kind in ("resource", "group", "target-ven", "party"):
+                ev.add_argument(
+                    f"--{kind}", action="append", help=f"name this {kind} id in eiTarget"
+                )
+            ev.add_argument("--signal-type", default="level", help="e.g. level, price, delta")
     for name in ("cancel", "remove"):
         sub.add_parser(name, help=f"{name} an event").add_argument("event_id")
     sub.add_parser("reregister", help="ask a VEN to register again").add_argument("ven_id")
@@ -280,6 +285,11 @@ def _new_event_body(args: argparse.Namespace) -> dict[str, Any]:
     if args.ven:
         body["ven_id"] = args.ven
     body["test_event"] = args.test
+    kinds = {"resource_id": args.resource, "group_id": args.group, "ven_id": args.target_ven}
+    targets = {kind: ids for kind, ids in {**kinds, "party_id": args.party}.items() if ids}
+    if targets:
+        body["targets"] = targets
+    body["signal_type"] = args.signal_type
     return body
 
 

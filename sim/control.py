@@ -4,7 +4,9 @@ Routes (JSON in, JSON out):
     GET    /status                         endpoints of every peer
     GET    /events                         the VTN's events
     POST   /events                         queue an event  {level, duration, start_in, start_after,
-                                           intervals: [[seconds, level], ...], ven_id, test_event}
+                                           intervals: [[seconds, level], ...], ven_id, test_event,
+                                           targets: {resource_id: [..], group_id, ven_id,
+                                           party_id}, signal_type}
     POST   /events/{id}/modify             modify          {level | intervals, start_in}
     POST   /events/{id}/cancel             cancel (status cancelled, modification number + 1)
     DELETE /events/{id}                    remove silently (the VEN sees an implied cancel)
@@ -63,6 +65,17 @@ def _seconds(body: dict[str, Any], key: str) -> timedelta | None:
     return timedelta(seconds=raw)
 
 
+def _targets(body: dict[str, Any]) -> dict[str, list[str]] | None:
+    raw = body.get("targets")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not all(
+        isinstance(ids, list) and all(isinstance(i, str) for i in ids) for ids in raw.values()
+    ):
+        raise ControlError("targets is {kind: [id, ...]}")
+    return {str(kind): list(ids) for kind, ids in raw.items()}
+
+
 def _intervals(body: dict[str, Any]) -> list[tuple[timedelta, int]] | None:
     raw = body.get("intervals")
     if raw is None:
@@ -119,6 +132,8 @@ def build_app(building: SimBuilding) -> web.Application:
             start=_start(body),
             start_after=_seconds(body, "start_after"),
             test_event=bool(body.get("test_event", False)),
+            targets=_targets(body),
+            signal_type=str(body.get("signal_type") or "level"),
         )
         return _reply({"event_id": event_id}, status=201)
 

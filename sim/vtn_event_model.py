@@ -15,6 +15,9 @@ from openleadr import objects
 
 from sim.vtn_records import iso
 
+TARGET_KINDS = ("ven_id", "resource_id", "group_id", "party_id")
+"""What an event's eiTarget may name here (the kinds field VTNs send)."""
+
 
 def whole_seconds(value: timedelta, what: str, minimum: int) -> timedelta:
     """Return ``value``; OpenADR durations travel as whole seconds, so reject truncated ones."""
@@ -37,6 +40,9 @@ class SimEvent:
     response_required: str
     priority: int
     created_at: datetime
+    # eiTarget contents by kind (ven_id, resource_id, group_id, party_id); None: the VEN's id.
+    targets: dict[str, list[str]] | None = None
+    signal_type: str = "level"
     modification_number: int = 0
     cancelled: bool = False
     cancelled_at: datetime | None = None
@@ -58,6 +64,8 @@ class SimEvent:
         response_required: str,
         priority: int,
         event_id: str | None = None,
+        targets: dict[str, list[str]] | None = None,
+        signal_type: str = "level",
     ) -> SimEvent:
         """Validate the arguments of ``SimVtn.add_event`` and return a new event."""
         spans = _spans(level, intervals, duration)
@@ -69,6 +77,8 @@ class SimEvent:
             whole_seconds(start_after, "start_after", 1)
         if event_id is not None and (not isinstance(event_id, str) or not event_id.strip()):
             raise ValueError("event_id must be a non-empty string")
+        if targets is not None and not set(targets) <= set(TARGET_KINDS):
+            raise ValueError(f"target kinds are {', '.join(TARGET_KINDS)}")
         now = datetime.now(UTC)
         return cls(
             event_id=event_id or uuid.uuid4().hex,
@@ -80,6 +90,8 @@ class SimEvent:
             response_required=response_required,
             priority=priority,
             created_at=now,
+            targets={k: list(v) for k, v in targets.items()} if targets else None,
+            signal_type=signal_type,
         )
 
     @property
@@ -136,6 +148,8 @@ class SimEvent:
             "start_after_s": int(self.start_after.total_seconds()) if self.start_after else None,
             "test_event": self.test_event,
             "priority": self.priority,
+            "targets": self.targets,
+            "signal_type": self.signal_type,
             "response_required": self.response_required,
             "delivered_to": sorted(self.copies),
             "opt": dict(self.opts),
@@ -165,12 +179,12 @@ class SimEvent:
                 objects.EventSignal(
                     intervals=intervals,
                     signal_name="SIMPLE",
-                    signal_type="level",
+                    signal_type=self.signal_type,
                     signal_id=f"{self.event_id}-simple",
                     current_value=0.0,  # openleadr forces 0 anyway (preflight.py:104-109)
                 )
             ],
-            targets=[{"ven_id": ven_id}],
+            targets=self._ei_targets(ven_id),
             active_period=objects.ActivePeriod(
                 dtstart=self.start, duration=at - self.start, tolerance=tolerance
             ),
@@ -179,6 +193,12 @@ class SimEvent:
         if self.cancelled:  # objects.Event recomputes the status from the period
             event.event_descriptor.event_status = "cancelled"
         return event
+
+    def _ei_targets(self, ven_id: str) -> list[dict[str, str]]:
+        """One ``{kind: id}`` per id named; the receiving VEN's own id when none are."""
+        if not self.targets:
+            return [{"ven_id": ven_id}]
+        return [{kind: value} for kind, values in self.targets.items() for value in values]
 
 
 def _aware(start: datetime | None, now: datetime) -> datetime:

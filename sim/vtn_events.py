@@ -59,6 +59,8 @@ class EventControl:
         response_required: str = "always",
         priority: int = 0,
         event_id: str | None = None,
+        targets: dict[str, list[str]] | None = None,
+        signal_type: str = "level",
     ) -> str:
         """Queue a SIMPLE level event and return its event_id.
 
@@ -66,8 +68,11 @@ class EventControl:
         later. Give either ``level`` (one interval of ``duration``) or consecutive ``intervals``
         of ``(duration, level)``. ``start`` must be timezone-aware (default now); ``start_after``
         becomes the active period's ``tolerance.startafter`` (start randomisation). ``event_id``
-        defaults to a random hex ID (all digits with ``digit_ids``). Events added one after the
-        other without awaiting in between reach a VEN in one oadrDistributeEvent.
+        defaults to a random hex ID (all digits with ``digit_ids``). ``targets`` (kind -> ids,
+        kinds ``ven_id``, ``resource_id``, ``group_id``, ``party_id``) is what the eiTarget
+        names (default: the receiving VEN's id); ``signal_type`` that of the SIMPLE signal.
+        Events added one after the other without awaiting in between reach a VEN in one
+        oadrDistributeEvent.
         """
         if event_id is None and self.digit_ids:
             event_id = digit_event_id()
@@ -84,6 +89,8 @@ class EventControl:
             response_required=response_required,
             priority=priority,
             event_id=event_id,
+            targets=targets,
+            signal_type=signal_type,
         )
         self._events[event.event_id] = event
         for ven in self._vens.values():

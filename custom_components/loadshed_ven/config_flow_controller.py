@@ -4,6 +4,10 @@ A controller is added, edited or removed without touching the rest of the entry 
 validated or registered again). A new one is discovered on the network
 (:mod:`.config_flow_discovery`) or typed in: bulk text lines, every one naming the controller's
 own address. The entry's update listener applies the change.
+
+A controller may carry an OpenADR ``resource_id`` and ``group_id``: events that name targets
+shed only the points of the controllers they name (typed in here, on the discovery's point
+list, or for every controller of an import; editing a controller changes them).
 """
 
 from __future__ import annotations
@@ -11,19 +15,37 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import voluptuous as vol
 from homeassistant.config_entries import SOURCE_RECONFIGURE, SubentryFlowResult
 
 from . import config_flow_schemas as schemas
 from . import settings, validation
-from .config_flow_discovery import DiscoverySteps
+from .config_flow_discovery import TARGET_IDS, DiscoverySteps
 from .config_flow_import import ImportSteps
-from .const import CONF_ADDRESS, CONF_BULK, CONF_NAME, CONF_POINTS
+from .config_flow_picks import target_ids
+from .const import (
+    CONF_ADDRESS,
+    CONF_BULK,
+    CONF_GROUP_ID,
+    CONF_NAME,
+    CONF_POINTS,
+    CONF_RESOURCE_ID,
+)
 from .engine.point_text import point_line
 from .engine.points import OverridePoint, PointError, normalise_address, point_from_dict
 from .validation import FlowError
 
 # How many refused lines the form lists.
 LISTED_LINES = 10
+
+CONTROLLER = vol.Schema(
+    {
+        **{k: v for k, v in schemas.CONTROLLER.schema.items() if k != CONF_BULK},
+        **TARGET_IDS,
+        **{k: v for k, v in schemas.CONTROLLER.schema.items() if k == CONF_BULK},
+    }
+)
+"""The manual form: the controller's OpenADR ids come before its points."""
 
 
 def stored_lines(points: list[Any]) -> str:
@@ -39,6 +61,8 @@ def stored_lines(points: list[Any]) -> str:
 
 class ControllerSubentryFlow(DiscoverySteps, ImportSteps):
     """Add or edit one BACnet controller of a building."""
+
+    _target_ids: dict[str, str] | None = None  # from the form that asked for them
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
         """A new controller: discovered on the network, typed in as bulk text, or from a file."""
@@ -60,6 +84,7 @@ class ControllerSubentryFlow(DiscoverySteps, ImportSteps):
         placeholders: dict[str, str] = {}
         if user_input is not None:
             try:
+                self._target_ids = target_ids(user_input)
                 address, points = await self._parse(user_input)
             except FlowError as err:
                 errors[err.field] = err.key
@@ -69,7 +94,7 @@ class ControllerSubentryFlow(DiscoverySteps, ImportSteps):
         return self.async_show_form(
             step_id="manual",
             data_schema=self.add_suggested_values_to_schema(
-                schemas.CONTROLLER, {**self._defaults(), **(user_input or {})}
+                CONTROLLER, {**self._defaults(), **(user_input or {})}
             ),
             errors=errors,
             description_placeholders=placeholders,
@@ -82,6 +107,8 @@ class ControllerSubentryFlow(DiscoverySteps, ImportSteps):
         return {
             CONF_ADDRESS: data.get(CONF_ADDRESS, ""),
             CONF_NAME: data.get(CONF_NAME) or "",
+            CONF_RESOURCE_ID: data.get(CONF_RESOURCE_ID) or "",
+            CONF_GROUP_ID: data.get(CONF_GROUP_ID) or "",
             CONF_BULK: stored_lines(list(data.get(CONF_POINTS, []))),
         }
 
@@ -112,7 +139,7 @@ class ControllerSubentryFlow(DiscoverySteps, ImportSteps):
         for subentry in entry.subentries.values():
             if subentry.unique_id == address and subentry is not editing:
                 return self.async_abort(reason="already_configured")
-        data = settings.controller_data(address, name, points)
+        data = {**settings.controller_data(address, name, points), **(self._target_ids or {})}
         title = settings.controller_title(data)
         if editing is not None:
             return self.async_update_and_abort(

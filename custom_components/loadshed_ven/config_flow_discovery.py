@@ -41,8 +41,9 @@ from .config_flow_picks import (
     object_label,
     overridable,
     suggested,
+    target_ids,
 )
-from .const import CONF_ADDRESS
+from .const import CONF_ADDRESS, CONF_GROUP_ID, CONF_RESOURCE_ID
 from .engine.points import OverridePoint, PointError, normalise_address
 from .validation import FlowError
 
@@ -64,6 +65,13 @@ DISCOVER: Final = vol.Schema(
         vol.Optional(CONF_ADDRESS): selector.TextSelector(),
     }
 )
+
+
+TARGET_IDS: Final[dict[Any, Any]] = {
+    vol.Optional(CONF_RESOURCE_ID): selector.TextSelector(),
+    vol.Optional(CONF_GROUP_ID): selector.TextSelector(),
+}
+"""A controller's OpenADR ids, as optional fields of a form (see config_flow_controller)."""
 
 
 def _select(options: list[str], key: str) -> selector.SelectSelector:
@@ -111,6 +119,7 @@ class DiscoverySteps(ConfigSubentryFlow):
     _objects: ObjectListResult | None = None
     _groups: list[Group]
     _points: list[OverridePoint]
+    _target_ids: dict[str, str] | None = None
 
     def _save(self, address: str, name: str, points: list[OverridePoint]) -> SubentryFlowResult:
         """Create the controller subentry (the controller flow's own)."""
@@ -305,10 +314,16 @@ class DiscoverySteps(ConfigSubentryFlow):
         errors: dict[str, str] = {}
         if user_input is not None:
             chosen = [offered[i] for i in user_input.get(CONF_OBJECTS, []) if i in offered]
+            try:
+                self._target_ids = target_ids(user_input)
+            except FlowError as err:
+                errors[err.field] = err.key
+                chosen = []
             if chosen:
                 self._groups, self._points = groups(chosen), []
                 return await self.async_step_values()
-            errors["base"] = "no_points_chosen"
+            if not errors:
+                errors["base"] = "no_points_chosen"
         elif result.failures:
             errors["base"] = "partial_objects"
         options = [
@@ -323,7 +338,8 @@ class DiscoverySteps(ConfigSubentryFlow):
                         selector.SelectSelectorConfig(
                             options=options, multiple=True, mode=selector.SelectSelectorMode.LIST
                         )
-                    )
+                    ),
+                    **TARGET_IDS,
                 }
             ),
             errors=errors,

@@ -35,7 +35,8 @@ from homeassistant.setup import async_setup_component
 from . import settings
 from .bacnet import BacnetStack, BacnetStackError
 from .bacnet.discovery import DiscoveryError, discover_devices
-from .const import CONF_ADDRESS
+from .config_flow_picks import target_ids
+from .const import CONF_ADDRESS, CONF_GROUP_ID
 from .engine.ede import MAX_EDE_CHARS, EdeSkip, ede_devices, looks_like_ede, parse_ede
 from .engine.point_files import PointFileError, parse_points_csv
 from .engine.points import OverridePoint, PointError, normalise_address
@@ -343,11 +344,20 @@ class ImportSteps(ConfigSubentryFlow):
     ) -> SubentryFlowResult:
         """What the import creates and what it leaves out; nothing exists before this."""
         controllers = self._import_controllers
+        errors: dict[str, str] = {}
         if user_input is not None:
-            return self._create_imported(controllers)
+            try:
+                group = target_ids(user_input).get(CONF_GROUP_ID)
+            except FlowError as err:
+                errors[err.field] = err.key
+            else:
+                # One group for every imported controller; resource ids are set per controller.
+                extra = {} if group is None else {CONF_GROUP_ID: group}
+                return self._create_imported([{**c, **extra} for c in controllers])
         return self.async_show_form(
             step_id="import_confirm",
-            data_schema=vol.Schema({}),
+            data_schema=vol.Schema({vol.Optional(CONF_GROUP_ID): selector.TextSelector()}),
+            errors=errors,
             description_placeholders={
                 "controllers": str(len(controllers)),
                 "points": str(sum(len(c["points"]) for c in controllers)),

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import voluptuous as vol
 from homeassistant.config_entries import ConfigFlowResult, OptionsFlow
+from homeassistant.helpers import selector
 
 from . import config_flow_schemas as schemas
 from .const import (
@@ -17,13 +19,40 @@ from .const import (
     CONF_METER_INTERVAL,
     CONF_METER_SOURCE,
     CONF_NORMAL_LEVEL,
+    CONF_RELEASE_WINDOW,
     CONF_SHED_LEVEL,
+    CONF_SWITCHES,
     CONF_VTN_OUTAGE_MINUTES,
     DEFAULT_BASELINE_MINUTES,
     DEFAULT_METER_INTERVAL,
+    DEFAULT_RELEASE_WINDOW,
     DEFAULT_VTN_OUTAGE_MINUTES,
     METER_SOURCE_ENTITY,
+    SWITCHES_PER_CONTROLLER,
+    SWITCHES_PER_POINT,
 )
+from .engine.release_waves import MAX_RELEASE_MINUTES
+
+# One switch per point, or one per controller: the switches are re-created when it changes.
+SWITCHES_FIELD = {
+    vol.Required(CONF_SWITCHES, default=SWITCHES_PER_POINT): selector.SelectSelector(
+        selector.SelectSelectorConfig(
+            options=[SWITCHES_PER_POINT, SWITCHES_PER_CONTROLLER], translation_key=CONF_SWITCHES
+        )
+    )
+}
+
+# Minutes over which an event's end releases the points, in waves (0: all at once).
+RELEASE_FIELD = {
+    vol.Required(CONF_RELEASE_WINDOW, default=DEFAULT_RELEASE_WINDOW): selector.NumberSelector(
+        selector.NumberSelectorConfig(
+            min=0,
+            max=MAX_RELEASE_MINUTES,
+            step=1,
+            mode=selector.NumberSelectorMode.BOX,
+        )
+    )
+}
 
 
 class PolicyOptionsFlow(OptionsFlow):
@@ -50,6 +79,10 @@ class PolicyOptionsFlow(OptionsFlow):
                     CONF_VTN_OUTAGE_MINUTES: int(
                         user_input.get(CONF_VTN_OUTAGE_MINUTES, DEFAULT_VTN_OUTAGE_MINUTES)
                     ),
+                    CONF_SWITCHES: user_input.get(CONF_SWITCHES, SWITCHES_PER_POINT),
+                    CONF_RELEASE_WINDOW: int(
+                        user_input.get(CONF_RELEASE_WINDOW, DEFAULT_RELEASE_WINDOW)
+                    ),
                 }
                 if modbus:
                     options[CONF_METER_INTERVAL] = int(
@@ -59,7 +92,8 @@ class PolicyOptionsFlow(OptionsFlow):
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(
-                schemas.options(modbus_meter=modbus), {**entry.options, **(user_input or {})}
+                schemas.options(modbus_meter=modbus).extend(SWITCHES_FIELD).extend(RELEASE_FIELD),
+                {**entry.options, **(user_input or {})},
             ),
             errors=errors,
         )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from .bacnet.discovery import DiscoveredDevice, DiscoveredObject, ObjectListResult
+from .const import CONF_GROUP_ID, CONF_RESOURCE_ID
 from .engine.points import (
     DEFAULT_PRIORITY,
     OverridePoint,
@@ -205,3 +206,19 @@ def _level_value(kind: str, value: Any) -> PointValue:
     if kind == "multi-state" and isinstance(value, float) and value.is_integer():
         return int(value)
     return value if isinstance(value, int | float | str) else str(value)
+
+
+# Longest OpenADR resource or group id accepted (ids are short; this bounds what is stored).
+MAX_ID_CHARS: Final = 128
+
+
+def target_ids(user_input: Mapping[str, Any]) -> dict[str, str]:
+    """The controller's resource and group ids typed in (stripped; empty ones left out)."""
+    ids: dict[str, str] = {}
+    for key in (CONF_RESOURCE_ID, CONF_GROUP_ID):
+        text = str(user_input.get(key) or "").strip()
+        if len(text) > MAX_ID_CHARS or not text.isprintable():
+            raise FlowError(key, "invalid_target_id", {})
+        if text:
+            ids[key] = text
+    return ids

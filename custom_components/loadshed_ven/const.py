@@ -57,6 +57,8 @@ CONF_NORMAL_LEVEL: Final = "normal_level"
 CONF_ACT_ON_TEST_EVENTS: Final = "act_on_test_events"
 CONF_BASELINE_MINUTES: Final = "baseline_minutes"  # kW-saved baseline window before a shed
 CONF_VTN_OUTAGE_MINUTES: Final = "vtn_outage_minutes"  # VTN unreachable this long -> repair
+CONF_RELEASE_WINDOW: Final = "release_window"  # minutes: an event end releases in waves
+CONF_SWITCHES: Final = "switches"  # one switch per point, or one per controller
 
 METER_SOURCE_MODBUS: Final = "modbus"
 METER_SOURCE_ENTITY: Final = "entity"
@@ -75,12 +77,17 @@ DEFAULT_SEED_INSTANCE: Final = 302
 DEFAULT_SEED_VALUE: Final = 80
 DEFAULT_BASELINE_MINUTES: Final = 15
 DEFAULT_VTN_OUTAGE_MINUTES: Final = 30
+DEFAULT_RELEASE_WINDOW: Final = 5  # minutes
+SWITCHES_PER_POINT: Final = "point"
+SWITCHES_PER_CONTROLLER: Final = "controller"
 
 # Version 2 of an entry: the VTN, the BACnet interface and the meter in ``data``, the policy in
 # ``options``, one subentry per BACnet controller holding its points (version 1 held it all).
 SUBENTRY_CONTROLLER: Final = "controller"
 CONF_ADDRESS: Final = "address"  # a controller subentry's device address
 CONF_NAME: Final = "name"  # a controller subentry's optional name
+CONF_RESOURCE_ID: Final = "resource_id"  # OpenADR resource the controller's points belong to
+CONF_GROUP_ID: Final = "group_id"  # optional OpenADR group of that resource
 POLICY_KEYS: Final = (
     CONF_SHED_LEVEL,
     CONF_NORMAL_LEVEL,
@@ -88,4 +95,6 @@ POLICY_KEYS: Final = (
     CONF_BASELINE_MINUTES,
     CONF_VTN_OUTAGE_MINUTES,
     CONF_METER_INTERVAL,
+    CONF_RELEASE_WINDOW,
+    CONF_SWITCHES,
 )

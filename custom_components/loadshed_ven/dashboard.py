@@ -5,6 +5,11 @@ built for a running entry, pasted into any dashboard's raw configuration editor 
 ``loadshed_ven.dashboard`` action) or saved as a dashboard by a script. Entities are found by
 unique id, never by entity id, so renamed entities keep working; entities that do not exist
 (for example a sensor added by a later version) are left out.
+
+Up to :data:`INLINE_POINTS` override switches each controller gets a section on the view. A
+bigger building gets a compact list of its controllers instead, each opening a subview with its
+points, so the page stays short at thousands of points. Either way a summary section counts the
+points by status and lists the failed ones with their reason and their switch.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.util import slugify
 
 from .const import DOMAIN
+from .switch import controller_key
 from .unique_ids import PARTICIPATION, unique_id
 
 type Card = dict[str, Any]
@@ -47,6 +53,12 @@ GRAPH_HOURS: Final = 2
 # The status section, then the meter section twice as wide: three columns make a full row.
 MAX_COLUMNS: Final = 3
 FULL_WIDTH: Final = {"columns": "full"}
+# Up to this many point switches, each controller's section is on the view itself.
+INLINE_POINTS: Final = 100
+# Controllers per card of the compact list: cards flow into the view's columns.
+CONTROLLERS_PER_CARD: Final = 25
+# Failed points the summary names (the rest are counted).
+LISTED_FAILED: Final = 20
 
 
 def build_dashboard(
@@ -96,16 +108,25 @@ def build_dashboard(
                 }
             )
         sections.append({"type": "grid", "column_span": 2, "cards": cards})
-    sections.extend(_controller_sections(entry_id, entities, devices))
+    path = f"loadshed-{slugify(title, separator='-') or entry_id}"
+    groups = _by_controller(entry_id, entities, devices)
+    subviews: list[dict[str, Any]] = []
+    if groups:
+        sections.append(_summary_section(entry_id, groups))
+        if _controller_switches(groups) or sum(map(len, groups.values())) > INLINE_POINTS:
+            controllers, subviews = _controller_list(path, groups)
+            sections.extend(controllers)
+        else:
+            sections.extend(_controller_sections(groups))
     view: dict[str, Any] = {
         "title": title,
-        "path": f"loadshed-{slugify(title, separator='-') or entry_id}",
+        "path": path,
         "icon": "mdi:transmission-tower",
         "type": "sections",
         "max_columns": MAX_COLUMNS,
         "sections": sections,
     }
-    return {"views": [view]}
+    return {"views": [view, *subviews]}
 
 
 def override_switches(entry_id: str, entities: er.EntityRegistry) -> list[er.RegistryEntry]:
@@ -120,21 +141,182 @@ def override_switches(entry_id: str, entities: er.EntityRegistry) -> list[er.Reg
     ]
 
 
-def _controller_sections(
+def _by_controller(
     entry_id: str, entities: er.EntityRegistry, devices: dr.DeviceRegistry
-) -> list[Card]:
-    """One section per controller, in address order: its name, then its switches by name."""
+) -> dict[str, list[er.RegistryEntry]]:
+    """The override switches by their controller's name, both in natural order."""
     by_device: defaultdict[str, list[er.RegistryEntry]] = defaultdict(list)
     for entity in override_switches(entry_id, entities):
         by_device[_device_name(devices, entity) or ""].append(entity)
+    return {
+        name: sorted(by_device[name], key=lambda e: _natural_key(_row(e).get("name", "")))
+        for name in sorted(by_device, key=_natural_key)
+    }
+
+
+def _controller_switches(groups: dict[str, list[er.RegistryEntry]]) -> bool:
+    """Whether the entry has one switch per controller (the ``switches`` option)."""
+    return any(_is_controller_switch(e) for switches in groups.values() for e in switches)
+
+
+def _is_controller_switch(entity: er.RegistryEntry) -> bool:
+    return entity.unique_id.removeprefix(f"{entity.config_entry_id}_").startswith(
+        controller_key("")
+    )
+
+
+def _controller_sections(groups: dict[str, list[er.RegistryEntry]]) -> list[Card]:
+    """One section per controller: its name, then its switches."""
     sections = []
-    for name in sorted(by_device, key=_natural_key):
-        switches = sorted(by_device[name], key=lambda e: _natural_key(_row(e).get("name", "")))
-        rows = [{**_row(switch), "secondary_info": "last-changed"} for switch in switches]
+    for name, switches in groups.items():
         cards = [_heading(name, "mdi:hvac")] if name else []
-        cards.append(_entities_card(rows))
+        cards.append(_points_card(switches))
         sections.append({"type": "grid", "cards": cards})
     return sections
+
+
+def _points_card(switches: list[er.RegistryEntry]) -> Card:
+    return _entities_card(
+        [{**_row(switch), "secondary_info": "last-changed"} for switch in switches]
+    )
+
+
+def _controller_list(
+    path: str, groups: dict[str, list[er.RegistryEntry]]
+) -> tuple[list[Card], list[dict[str, Any]]]:
+    """A compact list of the controllers, and a subview per controller with its points.
+
+    A controller's own switch (one per controller), or the switch of its only point, is its
+    row; otherwise the row opens its subview. Subview paths are relative, so the view works in
+    whichever dashboard it is put.
+    """
+    rows: list[Card] = []
+    subviews: list[dict[str, Any]] = []
+    taken: set[str] = set()
+    for name, switches in groups.items():
+        if len(switches) == 1:
+            # The controller's own switch, or its only point's: one tap acts on it.
+            rows.append({**_row(switches[0]), "name": name or _row(switches[0]).get("name", "")})
+            continue
+        subpath = f"{path}-{slugify(name, separator='-') or 'points'}"
+        while subpath in taken:
+            subpath += "-x"
+        taken.add(subpath)
+        rows.append(
+            {
+                "type": "button",
+                "name": name,
+                "icon": "mdi:hvac",
+                "action_name": f"{len(switches)} points",  # never 1: that one is a switch
+                "tap_action": {"action": "navigate", "navigation_path": subpath},
+            }
+        )
+        cards = [_heading(name, "mdi:hvac")] if name else []
+        cards.append(_points_card(switches))
+        subviews.append(
+            {
+                "title": name or path,
+                "path": subpath,
+                "subview": True,
+                "type": "sections",
+                "max_columns": MAX_COLUMNS,
+                "sections": [{"type": "grid", "cards": cards}],
+            }
+        )
+    sections = []
+    for start in range(0, len(rows), CONTROLLERS_PER_CARD):
+        cards = [] if start else [_heading(f"Controllers ({len(groups)})", "mdi:hvac")]
+        cards.append(_entities_card(rows[start : start + CONTROLLERS_PER_CARD]))
+        sections.append({"type": "grid", "cards": cards})
+    return sections, subviews
+
+
+def _summary_section(entry_id: str, groups: dict[str, list[er.RegistryEntry]]) -> Card:
+    """Points by status, and the failed ones: their reason (markdown) and their switches.
+
+    The failed switches are on (their value may still be in the slot): turning one off
+    releases the point, turning it on again writes it again.
+    """
+    # Named with their controller: the list mixes every controller's points.
+    rows = [
+        {**_row(e), "name": ": ".join(filter(None, (name, _row(e).get("name"))))}
+        if not _is_controller_switch(e)
+        else {**_row(e), "name": name or _row(e).get("name", "")}
+        for name, group in groups.items()
+        for e in group
+    ]
+    per_controller = _controller_switches(groups)
+    failed = (
+        {"attribute": "failed", "operator": ">", "value": 0}
+        if per_controller
+        else {"attribute": "status", "operator": "==", "value": "failed"}
+    )
+    return {
+        "type": "grid",
+        "cards": [
+            _heading("Override points", "mdi:format-list-checks"),
+            {"type": "markdown", "content": summary_template(entry_id)},
+            {
+                "type": "entity-filter",
+                "entities": rows,
+                "state_filter": [failed],
+                "show_empty": False,
+                "card": {
+                    "type": "entities",
+                    "title": "Failed points",
+                    "state_color": True,
+                    "show_header_toggle": False,
+                },
+            },
+        ],
+    }
+
+
+def summary_template(entry_id: str) -> str:
+    """A markdown template: the entry's points by status, and the failed ones with why.
+
+    It walks ``states.switch`` (rendered at most once a second) and keeps the entry's override
+    switches: a point's has ``status``, a controller's has the counts and ``failures``.
+    """
+    return (
+        "{%- set ns = namespace(held=0, owned=0, pending=0, failed=0, released=0, listed=0,"
+        " rows='') -%}\n"
+        "{%- for s in states.switch if s.attributes.address is defined"
+        f" and config_entry_id(s.entity_id) == '{entry_id}' -%}}\n"
+        "{%- set a = s.attributes -%}\n"
+        "{%- if a.status is defined -%}\n"
+        "{%- set ns.held = ns.held + (a.status == 'held') | int -%}\n"
+        "{%- set ns.owned = ns.owned + (a.status == 'owned') | int -%}\n"
+        "{%- set ns.pending = ns.pending + (a.status == 'pending') | int -%}\n"
+        "{%- set ns.released = ns.released + (a.status == 'released') | int -%}\n"
+        "{%- if a.status == 'failed' -%}{%- set ns.failed = ns.failed + 1 -%}\n"
+        f"{{%- if ns.listed < {LISTED_FAILED} -%}}"
+        "{%- set ns.rows = ns.rows ~ '\n| ' ~ s.name ~ ' | ' ~ (a.detail or a.failure) ~ ' |' -%}"
+        "{%- set ns.listed = ns.listed + 1 -%}{%- endif -%}{%- endif -%}\n"
+        "{%- else -%}\n"
+        "{%- set ns.held = ns.held + a.held | int -%}\n"
+        "{%- set ns.owned = ns.owned + a.owned | int -%}\n"
+        "{%- set ns.pending = ns.pending + a.pending | int -%}\n"
+        "{%- set ns.released = ns.released + a.released | int -%}\n"
+        "{%- set ns.failed = ns.failed + a.failed | int -%}\n"
+        "{%- for point, why in (a.failures or {}).items() -%}\n"
+        f"{{%- if ns.listed < {LISTED_FAILED} -%}}"
+        "{%- set ns.rows = ns.rows ~ '\n| ' ~ s.name ~ ': ' ~ point ~ ' | ' ~ why ~ ' |' -%}"
+        "{%- set ns.listed = ns.listed + 1 -%}{%- endif -%}\n"
+        "{%- endfor -%}\n"
+        "{%- endif -%}\n"
+        "{%- endfor -%}\n"
+        "| Held | Owned | Being written | Failed | Released |\n"
+        "|:-:|:-:|:-:|:-:|:-:|\n"
+        "| {{ ns.held }} | {{ ns.owned }} | {{ ns.pending }} | **{{ ns.failed }}** |"
+        " {{ ns.released }} |\n"
+        "{% if ns.failed %}\n\n"
+        "| Failed point | Reason |\n|---|---|{{ ns.rows }}\n"
+        "{% if ns.failed > ns.listed %}\n\n"
+        "…and {{ ns.failed - ns.listed }} more.{% endif %}\n\n"
+        "Their value may still be in the slot: turn a switch off to release the point, on to"
+        " write it again.{% endif %}"
+    )
 
 
 def _row(entity: er.RegistryEntry) -> Card:

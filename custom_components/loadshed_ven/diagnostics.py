@@ -127,6 +127,8 @@ def _verification(result: ShedVerification | None) -> dict[str, Any] | None:
         "kw_saved": result.kw_saved,
         "energy_kwh": result.energy_kwh,
         "measured_seconds": result.measured.total_seconds(),
+        "release_ends": _iso(result.release_ends),
+        "peak_after_release_kw": result.peak_after_release_kw,
     }
 
 

@@ -7,7 +7,10 @@ entry's :class:`LoadshedCoordinator` and refreshes only for the topics it shows.
 
 from __future__ import annotations
 
-from homeassistant.core import callback
+from typing import Final
+from weakref import WeakKeyDictionary
+
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
@@ -18,6 +21,9 @@ from .data import LoadshedConfigEntry, LoadshedData
 from .unique_ids import controller_device_id, meter_device_id, unique_id
 
 MANUFACTURER = "loadshed_ven"
+# States written in one turn of the event loop. A push about the points reaches thousands of
+# switches at once; writing them all in one callback held the loop for well over 100 ms.
+WRITE_BATCH: Final = 250
 
 
 def ven_device_info(entry: LoadshedConfigEntry) -> DeviceInfo:
@@ -66,6 +72,60 @@ def controller_device_info(
     )
 
 
+class StateWriter:
+    """Writes entities' states, at most :data:`WRITE_BATCH` in one turn of the event loop.
+
+    The first ones of a push are written at once (so a small building's entities, and the
+    switch an operator just used, show the change before the action returns); the rest follow
+    over the next turns, in the order they were asked for.
+    """
+
+    def __init__(self, hass: HomeAssistant) -> None:
+        """Write through ``hass``'s loop."""
+        self._hass = hass
+        self._waiting: dict[LoadshedEntity, None] = {}
+        self._written = 0
+        self._turn_scheduled = False
+
+    @callback
+    def write(self, entity: LoadshedEntity) -> None:
+        """Write ``entity``'s state now, or in a later turn when this one wrote enough."""
+        if self._written < WRITE_BATCH and not self._waiting:
+            self._written += 1
+            entity.async_write_ha_state()
+        else:
+            self._waiting[entity] = None
+        if not self._turn_scheduled:
+            self._turn_scheduled = True
+            self._hass.loop.call_soon(self._next_turn)
+
+    @callback
+    def _next_turn(self) -> None:
+        self._turn_scheduled = False
+        self._written = 0
+        while self._waiting and self._written < WRITE_BATCH:
+            entity = next(iter(self._waiting))
+            del self._waiting[entity]
+            platform = entity.platform
+            # An entity removed meanwhile has nothing to write.
+            if platform is not None and platform.entities.get(entity.entity_id) is entity:
+                self._written += 1
+                entity.async_write_ha_state()
+        if self._waiting or self._written:
+            self._turn_scheduled = True
+            self._hass.loop.call_soon(self._next_turn)
+
+
+_WRITERS: WeakKeyDictionary[LoadshedCoordinator, StateWriter] = WeakKeyDictionary()
+
+
+def state_writer(coordinator: LoadshedCoordinator) -> StateWriter:
+    """The writer shared by every entity of one entry."""
+    if (writer := _WRITERS.get(coordinator)) is None:
+        writer = _WRITERS[coordinator] = StateWriter(coordinator.hass)
+    return writer
+
+
 class LoadshedEntity(CoordinatorEntity[LoadshedCoordinator]):
     """An entity of one config entry, showing what its runtime data holds."""
 
@@ -87,8 +147,9 @@ class LoadshedEntity(CoordinatorEntity[LoadshedCoordinator]):
         self.data: LoadshedData = entry.runtime_data
         self._attr_unique_id = unique_id(entry.entry_id, key)
         self._attr_device_info = device_info
+        self._writer = state_writer(self.coordinator)
 
     @callback
     def _handle_coordinator_update(self) -> None:
         if self.coordinator.data.topics & self.topics:
-            self.async_write_ha_state()
+            self._writer.write(self)

@@ -29,7 +29,7 @@ from .engine.points import OverridePoint
 from .engine.schedule import Schedule, StableOffset
 from .engine.shed import ShedController
 from .engine.verification import ShedVerifier
-from .level_driver import LevelDriver
+from .level_driver import LevelDriver, release_window_option
 from .openadr.ven import VenConnection
 from .operator_actions import OperatorActions
 from .opt_outs import OptOutStore
@@ -37,6 +37,7 @@ from .override_ledger import OverrideLedger
 from .repair_issues import RepairIssues
 from .settings import EntrySettings
 from .switch import remove_stale, rename_controller_devices
+from .targeting import build_targeting, refresh_targeting
 from .vtn_inbox import VtnInbox
 
 # The longest one shed or release pass may take; what has not verified by then is retried.
@@ -89,6 +90,7 @@ async def _async_wire(
     opt_outs = OptOutStore(hass, entry.entry_id)
     await opt_outs.async_load()
     schedule = Schedule(act_on_test=settings.act_on_test_events)
+    schedule.targeting = build_targeting(settings, shape.controllers)
     history = EventHistory(schedule, opt_outs.ids)
     verification = ShedVerifier(settings.baseline_window)
     driver = LevelDriver(
@@ -100,6 +102,7 @@ async def _async_wire(
         bus=bus,
         coordinator=coordinator,
     )
+    driver.release_window = release_window_option({**shape.data, **shape.options})
     vtn = VtnInbox(
         hass,
         entry,
@@ -127,6 +130,7 @@ async def _async_wire(
     except BaseException:
         await meter.async_shutdown()
         raise
+    vtn.ven_id_source = lambda: None if (r := ven.registration) is None else r.ven_id
     actions = OperatorActions(
         driver=driver,
         controller=controller,
@@ -270,8 +274,10 @@ async def _apply_controllers(
             by_subentry.setdefault(parsed.subentry_of.get(point.key), []).append(point)
         for subentry_id, points in by_subentry.items():
             data.add_switches(points, subentry_id)
-        data.driver.reapply()
     data.settings = replace(data.settings, points=parsed.points, subentry_of=parsed.subentry_of)
+    # A controller's resource_id or group_id may have changed without any point changing.
+    refresh_targeting(data.driver.schedule, data.settings, shape.controllers)
+    data.driver.reapply()
     rename_controller_devices(hass, entry, parsed.subentry_of)
     LOGGER.info("Controllers changed: %d point(s) added, %d removed", len(added), len(removed))
     return True
@@ -290,6 +296,8 @@ def _apply_options(data: LoadshedData, shape: EntryShape) -> None:
     window = entry_settings.baseline_window(merged)
     outage_after = entry_settings.vtn_outage_alert(merged)
     data.driver.apply_policy(policy, act_on_test)
+    # A release already in waves keeps its plan; the next one uses the new window.
+    data.driver.release_window = release_window_option(merged)
     data.meter.set_interval(interval)
     # A shed in progress keeps the baseline it started with; the next one uses the new window.
     data.verification.set_window(window)

@@ -1,5 +1,9 @@
 """Logbook entries for sheds, releases, failed points, opt-outs and cancelled events.
 
+A shed is two entries, its start and its end, each with counts; a point has its own entry only
+when it needs attention (failed, owned by a higher priority, released after a failure) or an
+operator acted on it. Point entries name the controller as its device is named.
+
 Who did it: an action, button or switch passes its context with the event, so the logbook names
 the user or automation itself. When the VTN or the event schedule caused the change (the event's
 ``source``), the message says so.
@@ -25,7 +29,9 @@ from .bus_events import (
     EVENT_OPTED_IN,
     EVENT_OPTED_OUT,
     EVENT_POINT_FAILED,
+    EVENT_POINT_OWNED,
     EVENT_POINT_RELEASED,
+    EVENT_RELEASE_COMPLETED,
     EVENT_SHED_ENDED,
     EVENT_SHED_STARTED,
     SOURCE_SCHEDULE,
@@ -35,6 +41,15 @@ from .const import DOMAIN
 
 DEFAULT_NAME: Final = "Loadshed VEN"
 _BY: Final = {SOURCE_VTN: " (by the VTN)", SOURCE_SCHEDULE: " (as scheduled)"}
+# Why a point did not verify, by FailureKind value.
+_WHY: Final = {
+    "offline": "the controller did not answer",
+    "access_denied": "the controller refused the write",
+    "unknown_object": "the controller has no such object",
+    "not_verified": "the slot did not read back our value",
+    "error": "the controller answered with an error",
+    "out_of_range": "the value is beyond the point's limits",
+}
 
 
 class LoggedEvent(Protocol):
@@ -64,25 +79,42 @@ def async_describe_events(
     @callback
     def shed_started(event: LoggedEvent) -> dict[str, str]:
         data = event.data
-        message = f"started shedding at level {data.get('level')}{_for_event(data)}"
-        return entry(data, message + _by(data))
+        message = f"started shedding at level {data.get('level')}{_for_event(data)}{_by(data)}"
+        return entry(data, message + _counts(data, "verified"))
 
     @callback
     def shed_ended(event: LoggedEvent) -> dict[str, str]:
         data = event.data
         # The event that was shedding; before it was recorded, only the new one is known.
         ended = data.get("previous_event_id") or data.get("event_id")
-        return entry(data, f"stopped shedding{_for_event({'event_id': ended})}{_by(data)}")
+        message = f"stopped shedding{_for_event({'event_id': ended})}{_by(data)}"
+        return entry(data, message + _counts(data, "released"))
+
+    @callback
+    def release_completed(event: LoggedEvent) -> dict[str, str]:
+        data = event.data
+        message = f"finished releasing in waves{_for_event(data)}{_by(data)}"
+        return entry(data, message + _counts(data, "released"))
 
     @callback
     def point_released(event: LoggedEvent) -> dict[str, str]:
         data = event.data
-        return point_entry(data, f"released {data.get('name')}{_for_event(data)}{_by(data)}")
+        message = f"released {_point(data)}{_for_event(data)}{_by(data)}"
+        return point_entry(data, message)
 
     @callback
     def point_failed(event: LoggedEvent) -> dict[str, str]:
         data = event.data
-        message = f"could not verify {data.get('name')} ({data.get('reason')}){_for_event(data)}"
+        reason = str(data.get("reason"))
+        why = f"{_WHY[reason]} ({reason})" if reason in _WHY else reason
+        message = f"could not verify {_point(data)}: {why}{_for_event(data)}{_by(data)}"
+        return point_entry(data, message)
+
+    @callback
+    def point_owned(event: LoggedEvent) -> dict[str, str]:
+        data = event.data
+        owner = data.get("owner_priority")
+        message = f"{_point(data)} is overridden at priority {owner}{_for_event(data)}"
         return point_entry(data, message + _by(data))
 
     def point_entry(data: Mapping[str, Any], message: str) -> dict[str, str]:
@@ -113,13 +145,46 @@ def async_describe_events(
     for event_type, describe in (
         (EVENT_SHED_STARTED, shed_started),
         (EVENT_SHED_ENDED, shed_ended),
+        (EVENT_RELEASE_COMPLETED, release_completed),
         (EVENT_POINT_RELEASED, point_released),
         (EVENT_POINT_FAILED, point_failed),
+        (EVENT_POINT_OWNED, point_owned),
         (EVENT_OPTED_OUT, opted_out),
         (EVENT_OPTED_IN, opted_in),
         (EVENT_CANCELLED, event_cancelled),
     ):
         async_describe_event(DOMAIN, event_type, describe)
+
+
+def _point(data: Mapping[str, Any]) -> str:
+    """The point's name and, when known, its controller's."""
+    controller = data.get("controller")
+    return f"{data.get('name')} on {controller}" if controller else str(data.get("name"))
+
+
+def _counts(data: Mapping[str, Any], done: str) -> str:
+    """``: 57 of 58 points verified, 1 failed`` (nothing for an event recorded without counts).
+
+    ``done`` is the count that says the shed did its job: ``verified`` writes at its start,
+    ``released`` points at its end.
+    """
+    if "failed" not in data:
+        return ""
+    count = {name: int(data.get(name) or 0) for name in ("written", "owned", "released", "failed")}
+    if done == "verified":
+        total = count["written"] + count["failed"]
+        parts = [f"{int(data.get(done) or 0)} of {_points(total)} verified"]
+    else:
+        parts = [f"{_points(count['released'])} released"]
+    if count["owned"]:
+        parts.append(f"{count['owned']} overridden at a higher priority")
+    if count["failed"]:
+        parts.append(f"{count['failed']} failed")
+    return ": " + ", ".join(parts)
+
+
+def _points(count: int) -> str:
+    return f"{count} point" if count == 1 else f"{count} points"
 
 
 def _for_event(data: Mapping[str, Any]) -> str:

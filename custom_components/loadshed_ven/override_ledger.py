@@ -11,7 +11,8 @@ sheds again a few seconds later. That is simpler and safer than guessing that an
 active from stale data. A slot that is NULL is forgotten, a slot holding a value we did not
 write is left alone and reported, and a slot that cannot be read stays in the ledger and is
 checked again later. Records of points no longer configured are handled the same way: only
-NULL is ever written to them, and only when our value is there.
+NULL is ever written to them, and only when our value is there. A point a release in waves has
+not reached yet holds our value like any other, so a restart mid-release releases it at start.
 
 Points whose last operation failed are retried with a capped exponential backoff of their own
 (one timer, armed for the earliest due point), so a point that keeps failing never delays another;

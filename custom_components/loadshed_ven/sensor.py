@@ -59,7 +59,8 @@ def _event_end(data: LoadshedData) -> datetime | None:
 
 def _event_id(data: LoadshedData) -> str | None:
     view = data.current_event()
-    return None if view is None else view.event_id
+    # A state holds at most 255 characters; OpenADR event ids have no length limit.
+    return None if view is None else view.event_id[:255]
 
 
 SENSORS: tuple[LoadshedSensorDescription, ...] = (
@@ -122,6 +123,16 @@ VERIFICATION_SENSORS: tuple[VerificationSensorDescription, ...] = (
         native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
         suggested_display_precision=2,
         value_fn=lambda result: result.energy_kwh,
+    ),
+    VerificationSensorDescription(
+        # The highest demand from the event's end to the release window's end plus settling.
+        key="peak_after_release",
+        translation_key="peak_after_release",
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfPower.KILO_WATT,
+        suggested_display_precision=1,
+        value_fn=lambda result: result.peak_after_release_kw,
     ),
 )
 

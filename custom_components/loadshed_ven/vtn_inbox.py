@@ -1,7 +1,10 @@
 """What the VEN hands over from the VTN: events, the list of events offered, the connection.
 
 Events go into the schedule (and the history the entities show), each answered with this VEN's
-opt; the level is then evaluated once per message by the :class:`LevelDriver`. A client
+opt; the level is then evaluated once per message by the :class:`LevelDriver`. An event whose
+``eiTarget`` reaches none of this VEN's points is accepted all the same (the opt is this VEN's
+as for any event) but sheds nothing; its bus events say which resources and how many points an
+event sheds. A client
 certificate the VTN refuses starts the entry's reauthentication, which a later successful
 registration makes moot (its flow is then aborted).
 """
@@ -24,6 +27,7 @@ from .bus_events import (
     EVENT_RECEIVED,
     SOURCE_VTN,
     BusEvents,
+    plan_data,
 )
 from .const import DOMAIN, LOGGER
 from .coordinator import LoadshedCoordinator, Topic
@@ -31,6 +35,7 @@ from .engine.event_history import MANUAL_PREFIX, EventHistory
 from .engine.schedule import normalise_event_id, parse_event
 from .level_driver import LevelDriver
 from .openadr.ven import OptType, VtnClientCertRefused
+from .targeting import reach_data, set_ven_id, warn_if_unreached
 
 if TYPE_CHECKING:
     from .data import LoadshedConfigEntry
@@ -68,6 +73,8 @@ class VtnInbox:
         self._ever_connected = False
         self._closing = False
         self._cert_refused = False  # since the last registration
+        # The id the VTN registered this VEN as (None until registered): venID targets.
+        self.ven_id_source: Callable[[], str | None] | None = None
 
     def _opt(self, event_id: str) -> OptType:
         return OPT_OUT if event_id in self._opted_out else OPT_IN
@@ -81,6 +88,8 @@ class VtnInbox:
             )
             return OPT_OUT
         plan = result.plan
+        if self.ven_id_source is not None:
+            set_ven_id(self._schedule, self.ven_id_source())
         previous = self._history.get(plan.event_id)
         if not self._schedule.upsert(plan) and previous is not None:
             return self._opt(plan.event_id)  # a stale repeat
@@ -97,7 +106,9 @@ class VtnInbox:
                 if plan.cancelled
                 else (EVENT_RECEIVED if previous is None else EVENT_MODIFIED)
             )
-            self._bus.fire_plan(kind, plan, SOURCE_VTN)
+            data = {**plan_data(plan), **reach_data(self._schedule, plan)}
+            self._bus.fire(kind, data, SOURCE_VTN)
+            warn_if_unreached(self._schedule, plan)
         if plan.test_event and not self._schedule.act_on_test:
             LOGGER.info("Test event %r received; logged, not acted on", plan.event_id)
         self._driver.request_evaluation()

@@ -14,20 +14,22 @@ With LOADSHED_UPDATE_SCREENSHOT=1 each step's picture goes to docs/images/commis
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
+import aiohttp
 import pytest
 from playwright.sync_api import Locator, Page, expect, sync_playwright
 
 from custom_components.loadshed_ven.config_flow_controller import ControllerSubentryFlow
+from custom_components.loadshed_ven.const import DOMAIN
+from demo.hass_api import HassApi
 
 from .test_demo_browser import (
     CHROMIUM,
@@ -35,12 +37,10 @@ from .test_demo_browser import (
     ROOT,
     UPDATE_SCREENSHOT,
     Demo,
-    _alive,
-    _free_tcp_port,
     _off_loopback_sockets,
     _only_loopback,
-    _wait_for_ready,
     chromium,  # noqa: F401 - the fixture
+    run_demo,
 )
 
 # Addresses of this test only (the dashboard test uses 127.60-61, the integration tests
@@ -83,65 +83,19 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 @pytest.fixture
 def demo(socket_enabled: None, chromium: Path, tmp_path: Path) -> Iterator[Demo]:  # noqa: F811
     """``python -m demo --commissioning`` on this test's addresses and ports."""
-    control_port = _free_tcp_port()
-    log = tmp_path / "demo.log"
-    launched = time.monotonic()
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "demo",
-                "--commissioning",
-                "--config-dir",
-                str(tmp_path / "config"),
-                "--ha-port",
-                str(_free_tcp_port()),
-                "--building-base-ip",
-                BASE_IP,
-                "--router-ip",
-                ROUTER_IP,
-                "--bbmd-ip",
-                BBMD_IP,
-                "--ip-router-ip",
-                IP_ROUTER_IP,
-                "--vtn-port",
-                str(_free_tcp_port()),
-                "--meter-port",
-                str(_free_tcp_port()),
-                "--control-port",
-                str(control_port),
-            ],
-            cwd=ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-    hass_pid: int | None = None
-    try:
-        printed = _wait_for_ready(process, log)
-        hass_pid = int(printed["hass_pid"])
-        yield Demo(
-            process=process,
-            log=log,
-            url=printed["url"],
-            username=printed["username"],
-            password=printed["password"],
-            hass_pid=hass_pid,
-            control=f"http://127.0.0.1:{control_port}",
-            ready_after=time.monotonic() - launched,
-        )
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
-        if hass_pid is not None and _alive(hass_pid):
-            os.kill(hass_pid, signal.SIGKILL)
+    with run_demo(
+        tmp_path,
+        "--commissioning",
+        "--building-base-ip",
+        BASE_IP,
+        "--router-ip",
+        ROUTER_IP,
+        "--bbmd-ip",
+        BBMD_IP,
+        "--ip-router-ip",
+        IP_ROUTER_IP,
+    ) as running:
+        yield running
 
 
 class Walk:
@@ -340,7 +294,34 @@ def _shed_and_release(walk: Walk) -> None:
     page.wait_for_timeout(2_000)  # let the icons load, for the picture
     walk.shot("shed")
     demo.control_api("POST", f"/events/{event['event_id']}/cancel")
+    # The cancel releases in waves over the default release window (5 minutes): the first wave
+    # at once, the others later, so the load does not all come back together.
+    walk.wait_for(
+        "the first release wave",
+        lambda: any(walk.slot(a) is None for a in expected),
+        timeout=90,
+    )
+    assert any(walk.slot(a) is not None for a in expected), "everything was released at once"
+    # Release all takes what the waves still hold, at once.
+    _release_all(demo)
     walk.wait_for("the release", lambda: all(walk.slot(a) is None for a in expected), timeout=90)
+
+
+def _release_all(demo: Demo) -> None:
+    """Perform ``loadshed_ven.release_all`` through Home Assistant's API, as the demo's user."""
+    base_url = demo.url.split("/config/", 1)[0]
+
+    async def release() -> None:
+        async with aiohttp.ClientSession() as session:
+            api = HassApi(session, base_url)
+            await api.onboard_or_login("Demo", demo.username, demo.password)
+            (entry,) = await api.entries(DOMAIN)
+            data = {"config_entry_id": entry["entry_id"]}
+            await api.call_for_response(DOMAIN, "release_all", data)
+
+    # Playwright's sync API runs an event loop in this thread: the call gets a thread of its own.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, release()).result(timeout=60)
 
 
 def _printed(demo: Demo) -> dict[str, str]:

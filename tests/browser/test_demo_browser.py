@@ -23,6 +23,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -177,9 +178,9 @@ def chromium() -> Path:
     pytest.fail(f"{message}. Set {ALLOW_NO_BROWSER}=1 to skip this test instead.")
 
 
-@pytest.fixture
-def demo(socket_enabled: None, chromium: Path, tmp_path: Path) -> Iterator[Demo]:
-    """``python -m demo`` on this test's own addresses and ports, with a fresh config dir."""
+@contextmanager
+def run_demo(tmp_path: Path, *args: str) -> Iterator[Demo]:
+    """``python -m demo *args`` on free ports, with a fresh config dir; stopped on exit."""
     control_port = _free_tcp_port()
     log = tmp_path / "demo.log"
     launched = time.monotonic()
@@ -189,14 +190,11 @@ def demo(socket_enabled: None, chromium: Path, tmp_path: Path) -> Iterator[Demo]
                 sys.executable,
                 "-m",
                 "demo",
+                *args,
                 "--config-dir",
                 str(tmp_path / "config"),
                 "--ha-port",
                 str(_free_tcp_port()),
-                "--building-base-ip",
-                BASE_IP,
-                "--router-ip",
-                ROUTER_IP,
                 "--vtn-port",
                 str(_free_tcp_port()),
                 "--meter-port",
@@ -235,6 +233,13 @@ def demo(socket_enabled: None, chromium: Path, tmp_path: Path) -> Iterator[Demo]
                 process.wait(10)
         if hass_pid is not None and _alive(hass_pid):
             os.kill(hass_pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def demo(socket_enabled: None, chromium: Path, tmp_path: Path) -> Iterator[Demo]:
+    """``python -m demo`` on this test's own addresses and ports, with a fresh config dir."""
+    with run_demo(tmp_path, "--building-base-ip", BASE_IP, "--router-ip", ROUTER_IP) as running:
+        yield running
 
 
 def _only_loopback(blocked: list[str]) -> Any:

@@ -125,6 +125,22 @@ VALID_STATUSES = _weighted(
 )
 TEST_FLAGS = _weighted([False, False, "false", "False"], [True, "true", None, "yes"])
 INVALID_FIELD = st.one_of(junk_leaves, junk_leaves, junk, st.just(MISSING))
+_TARGET_IDS = st.sampled_from(["ven1", "ven2", "A", "B", "g", "7", 7, " A "])
+_TARGET_KINDS = st.sampled_from(["ven_id", "resource_id", "group_id", "party_id", "end_device"])
+TARGET_LISTS = st.one_of(
+    st.just([{"ven_id": "ven1"}]),
+    st.just([{"ven_id": "ven1"}]),
+    st.none(),
+    st.lists(
+        st.dictionaries(
+            _TARGET_KINDS, _TARGET_IDS | st.lists(_TARGET_IDS, max_size=3) | junk_leaves
+        ),
+        max_size=4,
+    ),
+    st.just([{"resource_id": [str(n) for n in range(1001)]}]),
+    junk_leaves,
+)
+"""openleadr's ``targets``: this VEN, nothing, a mix of kinds, too many, or junk."""
 CORRUPTIBLE = {
     # field -> what a wrong value for it looks like (anything else gets INVALID_FIELD)
     "signal_payload": INVALID_LEVELS,
@@ -247,7 +263,7 @@ def openleadr_events(base: Callable[[], datetime], noise: int) -> st.SearchStrat
                 "event_descriptor": spoil(draw, descriptor),
                 "active_period": spoil(draw, period),
                 "event_signals": list(draw(st.permutations(signals))),
-                "targets": [{"ven_id": "ven1"}],
+                "targets": draw(TARGET_LISTS),
                 "targets_by_type": {"ven_id": ["ven1"]},
                 "response_required": "always",
             },

@@ -37,6 +37,7 @@ from custom_components.loadshed_ven.engine.schedule import (
     parse_event,
 )
 from custom_components.loadshed_ven.engine.shed import ShedController, ShedPolicy
+from custom_components.loadshed_ven.engine.targets import MAX_TARGETS, PointTargets
 
 from .fuzz_strategies import MISSING, T0, event_payloads, junk, openleadr_events, seconds
 from .shed_helpers import OperationWriter
@@ -59,14 +60,21 @@ def valid_level(payload: object) -> int | None:
     return int(payload) if 0 <= payload <= MAX_LEVEL else None
 
 
+# Targets the fuzzed events may name (see fuzz_strategies.TARGET_LISTS).
+TARGETING = PointTargets({"a": ("A", "g"), "b": ("B", None), "n": (None, None)}, ven_id="ven1")
+
+
 def simple_payloads(raw: object) -> list[object]:
-    """Every ``signal_payload`` of every SIMPLE-named signal in ``raw`` (best effort)."""
+    """Every ``signal_payload`` of every SIMPLE ``level`` signal in ``raw`` (best effort)."""
     if not isinstance(raw, Mapping) or not isinstance(raw.get("event_signals"), list | tuple):
         return []
     found = []
     for signal in raw["event_signals"]:
         name = signal.get("signal_name") if isinstance(signal, Mapping) else None
         if not isinstance(name, str) or name.strip().upper() != "SIMPLE":
+            continue
+        kind = signal.get("signal_type")
+        if kind is not None and (not isinstance(kind, str) or kind.strip().lower() != "level"):
             continue
         intervals = signal.get("intervals")
         if isinstance(intervals, list | tuple):
@@ -88,6 +96,15 @@ def check_parse_result(raw: object, result: ParseResult) -> None:
     descriptor = raw["event_descriptor"]  # type: ignore[index]
     assert plan.event_id == result.event_id == normalise_event_id(descriptor["event_id"])
     check_plan(plan)
+    if plan.targets is not None:
+        named = [
+            plan.targets.ven_ids,
+            plan.targets.resource_ids,
+            plan.targets.group_ids,
+            plan.targets.party_ids,
+        ]
+        assert all(type(i) is str for ids in named for i in ids)
+        assert 0 < sum(map(len, named)) <= MAX_TARGETS
     if not plan.cancelled:
         payloads = simple_payloads(raw)
         levels = [valid_level(p) for p in payloads]
@@ -314,9 +331,13 @@ def test_parse_never_raises_on_junk(raw: object, offset_source: Any) -> None:
     result = parse_event(raw, random_offset=offset_source)
     check_parse_result(raw, result)
     schedule = Schedule(act_on_test=True)
+    schedule.targeting = TARGETING
     if result.plan is not None:
         assert schedule.upsert(result.plan)
         level = schedule.level_at(T0)
         assert 0 <= level <= MAX_LEVEL
+        scoped = TARGETING.scope_levels(schedule.active_levels_at(T0))
+        if scoped is not None:
+            assert all(0 <= v <= level for v in TARGETING.point_levels(scoped).values())
         when = schedule.next_change_after(T0)
         assert when is None or when > T0

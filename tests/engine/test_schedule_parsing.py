@@ -16,6 +16,7 @@ from custom_components.loadshed_ven.engine.schedule import (
     Segment,
     normalise_event_id,
 )
+from custom_components.loadshed_ven.engine.targets import EventTargets
 
 from .schedule_helpers import HOUR, MIN, T0, error_of, interval, make_event, mutate, plan_of
 
@@ -34,6 +35,7 @@ def test_single_interval_event() -> None:
         end=T0 + HOUR,
         offset=timedelta(0),
         segments=(Segment(T0, T0 + HOUR, 2),),
+        targets=EventTargets(ven_ids=frozenset({"ven1"})),
     )
     assert not plan.cancelled
 

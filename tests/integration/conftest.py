@@ -158,7 +158,7 @@ def slot(building: SimBuilding, address: str, obj: str, priority: int) -> Any:
 
 import functools  # noqa: E402
 
-from custom_components.loadshed_ven import override_ledger, settings  # noqa: E402
+from custom_components.loadshed_ven import level_driver, override_ledger, settings  # noqa: E402
 from custom_components.loadshed_ven.bacnet import LocalInterface  # noqa: E402
 from custom_components.loadshed_ven.override_ledger import storage_key  # noqa: E402
 
@@ -195,6 +195,13 @@ def quick_recovery(monkeypatch: pytest.MonkeyPatch) -> None:
         "LocalInterface",
         functools.partial(LocalInterface, apdu_timeout_ms=1000, apdu_retries=0),
     )
+
+
+@pytest.fixture(autouse=True)
+def release_at_once_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An entry without a release window releases at once, as these tests expect; the tests of
+    the staggered release set the window in the entry."""
+    monkeypatch.setattr(level_driver, "DEFAULT_RELEASE_WINDOW", 0)
 
 
 @pytest.fixture

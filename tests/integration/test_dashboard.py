@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -9,12 +10,30 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.template import Template
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.loadshed_ven.const import DOMAIN
-from custom_components.loadshed_ven.dashboard import build_dashboard
+from custom_components.loadshed_ven.const import (
+    CONF_SWITCHES,
+    DOMAIN,
+    SWITCHES_PER_CONTROLLER,
+    SWITCHES_PER_POINT,
+)
+from custom_components.loadshed_ven.dashboard import INLINE_POINTS, build_dashboard
+from sim.building import SimBuilding
 
-from .conftest import ALL_DEVICES, IP_DEVICES, VEN_NAME, point_dicts
+from .conftest import (
+    ALL_DEVICES,
+    IP_DEVICES,
+    SETPOINT,
+    VEN_NAME,
+    entry_data,
+    point_dicts,
+    point_key,
+    slot,
+    start_entry,
+    wait_for,
+)
 
 
 async def _dashboard(hass: HomeAssistant, entry_id: str) -> dict[str, Any]:
@@ -62,7 +81,7 @@ async def test_every_override_switch_is_shown_under_its_controller(
     assert view["type"] == "sections"
     controller_cards = {
         heading["heading"]: card
-        for heading, card in (section["cards"] for section in view["sections"][2:])
+        for heading, card in (section["cards"] for section in view["sections"][3:])
     }
     # One section per controller, in address order, headed by the device's name.
     assert list(controller_cards) == [f"BACnet controller {a}" for a in ALL_DEVICES]
@@ -152,3 +171,106 @@ async def test_unknown_entry_is_refused(
     with pytest.raises(ServiceValidationError) as err:
         await _dashboard(hass, "no-such-entry")
     assert err.value.translation_key == "invalid_config_entry"
+
+
+def _summary(view: dict[str, Any]) -> dict[str, Any]:
+    (section,) = [s for s in view["sections"] if s["cards"][0].get("heading") == "Override points"]
+    return section
+
+
+async def test_summary_counts_points_and_lists_the_failed_ones(
+    hass: HomeAssistant, building: SimBuilding, init_integration: MockConfigEntry
+) -> None:
+    entry = init_integration
+    (view,) = (await _dashboard(hass, entry.entry_id))["views"]
+    _, markdown, failed = _summary(view)["cards"]
+    assert failed["type"] == "entity-filter"
+    assert failed["state_filter"] == [{"attribute": "status", "operator": "==", "value": "failed"}]
+    assert len(failed["entities"]) == len(point_dicts())
+    template = Template(markdown["content"], hass)
+    assert "| 0 | 0 | 0 | **0** | 5 |" in template.async_render()
+
+    building.bacnet.device(IP_DEVICES[2]).offline = True
+    building.vtn.add_event(level=1, duration=timedelta(minutes=30))
+    switch = _by_unique_id(hass, entry, "switch", point_key(IP_DEVICES[2]))
+
+    def failed_shown() -> bool:
+        state = hass.states.get(switch)
+        return state is not None and state.attributes["status"] == "failed"
+
+    await wait_for(failed_shown, what="the failed write")
+    await wait_for(lambda: slot(building, IP_DEVICES[1], SETPOINT, 10) == 78.0, what="shed")
+    rendered = template.async_render()
+    assert "| 4 | 0 | 0 | **1** | 0 |" in rendered
+    # The failed point by its full name, and why.
+    name = hass.states.get(switch).name  # type: ignore[union-attr]
+    assert f"| {name} | offline" in rendered
+
+
+def _many_points(count: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "address": IP_DEVICES[n % len(IP_DEVICES)],
+            "object_type": "analog-value",
+            "instance": 1000 + n,
+            "priority": 10,
+            "values": [78.0, 80.0, 82.0],
+            "name": f"Zone {n}",
+        }
+        for n in range(count)
+    ]
+
+
+@pytest.mark.parametrize("mode", [SWITCHES_PER_POINT, SWITCHES_PER_CONTROLLER])
+async def test_a_big_building_lists_controllers_that_open_their_points(
+    hass: HomeAssistant, building: SimBuilding, mode: str
+) -> None:
+    points = INLINE_POINTS + 50
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=VEN_NAME,
+        data={**entry_data(building), "points": _many_points(points)},
+        options={CONF_SWITCHES: mode},
+        unique_id=f"{building.vtn.url.lower()}|{VEN_NAME}",
+    )
+    entry.add_to_hass(hass)
+    await start_entry(hass, entry)
+    try:
+        main, *subviews = (await _dashboard(hass, entry.entry_id))["views"]
+        registry = er.async_get(hass)
+        switches = {
+            e.entity_id
+            for e in er.async_entries_for_config_entry(registry, entry.entry_id)
+            if e.domain == "switch" and not e.unique_id.endswith("participation")
+        }
+        after = main["sections"].index(_summary(main)) + 1
+        controllers = [
+            row
+            for section in main["sections"][after:]
+            for card in section["cards"]
+            if card["type"] == "entities"
+            for row in card["entities"]
+        ]
+        names = [f"BACnet controller {a}" for a in IP_DEVICES]
+        assert [row["name"] for row in controllers] == names
+        (failed,) = [c for c in _cards(main) if c["type"] == "entity-filter"]
+        assert {row["entity"] for row in failed["entities"]} == switches
+        if mode == SWITCHES_PER_CONTROLLER:
+            # The controller's own switch is its row; there is nothing to open.
+            assert subviews == []
+            assert len(switches) == len(IP_DEVICES)
+            assert {row["entity"] for row in controllers} == switches
+            assert failed["state_filter"] == [{"attribute": "failed", "operator": ">", "value": 0}]
+            return
+        # Each row opens its controller's subview (a relative path), holding its points.
+        assert len(switches) == points
+        paths = {view["path"]: view for view in subviews}
+        shown: list[str] = []
+        for row in controllers:
+            subview = paths[row["tap_action"]["navigation_path"]]
+            assert subview["subview"] is True
+            assert subview["sections"][0]["cards"][0]["heading"] == row["name"]
+            shown.extend(_entities_in(subview["sections"][0]))
+        assert sorted(shown) == sorted(switches)
+    finally:
+        assert await hass.config_entries.async_unload(entry.entry_id)

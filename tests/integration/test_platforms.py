@@ -101,7 +101,7 @@ async def test_entities_and_devices(
     for ent in entities:
         per_platform[ent.domain] = per_platform.get(ent.domain, 0) + 1
         assert ent.has_entity_name
-    assert per_platform == {"sensor": 8, "binary_sensor": 2, "switch": 6, "button": 3, "event": 1}
+    assert per_platform == {"sensor": 10, "binary_sensor": 2, "switch": 6, "button": 3, "event": 1}
 
     devices = dr.async_entries_for_config_entry(device_registry, entry.entry_id)
     identifiers = {ident for device in devices for ident in device.identifiers}
@@ -161,7 +161,9 @@ async def test_entities_and_devices(
         "written_at": None,
         "verified": True,
         "owner_priority": None,
+        "status": "released",
         "failure": None,
+        "detail": None,
         "operator_released": False,
     }
     assert attrs(hass, shed_enable)["friendly_name"].endswith("Shed enable")
@@ -266,9 +268,10 @@ async def test_switch_release_refused_by_controller_raises(
     assert err.value.translation_key == "release_failed_access_denied"
     placeholders = err.value.translation_placeholders or {}
     assert placeholders["point"] == f"Zone setpoint {IP_DEVICES[2]}"
-    # The value is still held, so the switch cannot claim either state.
+    # The value is still held: the switch stays on, and says the release failed.
     assert slot(building, IP_DEVICES[2], SETPOINT, 10) == 78.0
-    assert state_of(hass, switch) == STATE_UNKNOWN
+    assert state_of(hass, switch) == STATE_ON
+    assert attrs(hass, switch)["status"] == "failed"
     assert attrs(hass, switch)["failure"] == "access_denied"
     assert attrs(hass, switch)["verified"] is False
 
@@ -293,7 +296,10 @@ async def test_switch_write_refused_by_controller_raises(
     assert err.value.translation_key == "write_failed_access_denied"
     assert (err.value.translation_placeholders or {})["point"] == "Shed enable"
     assert slot(building, IP_DEVICES[0], SHED_ENABLE, 12) is None
-    assert state_of(hass, switch) == STATE_UNKNOWN
+    # Tracked until a release verifies: on, with the failure and its reason.
+    assert state_of(hass, switch) == STATE_ON
+    assert attrs(hass, switch)["status"] == "failed"
+    assert "refused" in attrs(hass, switch)["detail"]
 
 
 async def test_meter_sensor_unavailable_while_the_meter_fails(
@@ -377,5 +383,5 @@ async def test_points_no_longer_configured_are_removed(
     assert entity_registry.async_get(old_point.entity_id) is None
     kept = setpoint_switch(hass, entry, IP_DEVICES[1])
     assert entity_registry.async_get(kept) is not None
-    assert len(er.async_entries_for_config_entry(entity_registry, entry.entry_id)) == 20
+    assert len(er.async_entries_for_config_entry(entity_registry, entry.entry_id)) == 22
     assert await hass.config_entries.async_unload(entry.entry_id)

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNKNOWN
+from homeassistant.const import STATE_OFF, STATE_ON
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
@@ -69,7 +69,7 @@ async def test_retry_success_updates_switch_and_fires_point_released(
     device.offline = True
     event_id = building.vtn.add_event(level=1, duration=timedelta(minutes=30))
     await wait_for(
-        lambda: _shows(hass, switch, STATE_UNKNOWN, failure="offline", verified=False),
+        lambda: _shows(hass, switch, STATE_ON, failure="offline", verified=False),
         what="the switch showing the failed write",
     )
     device.offline = False
@@ -83,7 +83,7 @@ async def test_retry_success_updates_switch_and_fires_point_released(
     device.offline = True
     building.vtn.cancel_event(event_id)
     await wait_for(
-        lambda: _shows(hass, switch, STATE_UNKNOWN, failure="offline", verified=False),
+        lambda: _shows(hass, switch, STATE_ON, failure="offline", verified=False),
         what="the switch showing the failed release",
     )
     assert slot(building, IP_DEVICES[2], SETPOINT, 10) == 78.0
@@ -184,7 +184,7 @@ async def test_point_left_by_last_run_shows_failed_until_a_retry_releases_it(
 
     await start_entry(hass, entry)
     switch = entity_id(hass, entry, "switch", key)
-    assert _shows(hass, switch, STATE_UNKNOWN, failure="offline", verified=False)
+    assert _shows(hass, switch, STATE_ON, failure="offline", verified=False)
     device.offline = False
     await wait_for(
         lambda: any(e.data["point"] == key for e in released), what="point released event"

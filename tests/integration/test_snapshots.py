@@ -51,7 +51,9 @@ TIMING = frozenset({*_TIMESTAMPS, *_MEASURED, "last_reset", "time", "modbus_port
 # The meter's latest reading is settled before a snapshot; what verification last saw is not.
 TIMING_PATHS = frozenset({"verification.latest_kw"})
 # Entities whose state is a timestamp or a measured saving (keys of their unique ids).
-TIMING_STATES = frozenset({"activity", "event_start", "event_end", "kw_saved", "energy_avoided"})
+TIMING_STATES = frozenset(
+    {"activity", "event_start", "event_end", "kw_saved", "energy_avoided", "grid_energy"}
+)
 
 
 def _neutral(text: str) -> str:

@@ -3,9 +3,17 @@
 ``parse_event`` returns a frozen plan or a rejection reason. It never raises, whatever the
 input, and its work is linear in the number of intervals. The rules:
 
-* Only a signal named ``SIMPLE`` (any case) is acted on; other signals are ignored,
-  and an event with none, or with more than one, is rejected. ``signal_type`` is not
-  checked.
+* Only a signal named ``SIMPLE`` (any case) whose ``signal_type`` is ``level`` (any case) is
+  acted on; other signals are ignored, and an event with none, or with more than one, is
+  rejected (a SIMPLE ``price`` or ``delta`` signal says nothing about a shed level). A
+  missing ``signal_type`` counts as ``level``: the 2.0b schema requires the element, so only
+  an in-process dict lacks it, and ``level`` is the one type a SIMPLE signal has in 2.0b.
+* ``targets`` (openleadr's list of ``{kind: id}`` from ``eiTarget``) becomes the plan's
+  :class:`~.targets.EventTargets`; ``venID``, ``resourceID``, ``groupID`` and ``partyID`` are
+  read, other kinds (``endDeviceAsset``, ``groupName``...) are hints and ignored. No targets,
+  or none of those kinds, gives ``None`` (every point). Unreadable targets, or more than
+  :data:`~.targets.MAX_TARGETS` ids, reject the event: reading them as "no targets" would
+  shed every point.
 * At most :data:`MAX_INTERVALS` SIMPLE intervals per event; an event with more is refused
   (never truncated: a shortened event would shed for the wrong time).
 * Intervals are taken in document order (``uid`` is ignored). Each starts at its own
@@ -46,6 +54,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeIs
 
 from .event_plan import CANCELLED, MAX_LEVEL, EventPlan, Segment
+from .targets import MAX_TARGETS, EventTargets
 
 MAX_INTERVALS = 2880
 """SIMPLE intervals accepted per event: two days of one-minute intervals.
@@ -142,6 +151,7 @@ def _build_plan(
     try:
         priority = _priority(descriptor.get("priority"))
         start, end, offset, segments = _timing(event_id, raw, random_offset)
+        targets = _targets(raw.get("targets"))
     except (_RejectError, ArithmeticError, ValueError, TypeError) as err:
         if status != CANCELLED:
             if isinstance(err, OverflowError):
@@ -149,7 +159,46 @@ def _build_plan(
             raise
         # A cancel only has to be recognised; its details no longer matter.
         priority, start, end, offset, segments = 0, None, None, timedelta(0), ()
-    return EventPlan(event_id, mod, status, test_event, priority, start, end, offset, segments)
+        targets = None
+    return EventPlan(
+        event_id, mod, status, test_event, priority, start, end, offset, segments, targets
+    )
+
+
+_TARGET_KINDS = {
+    "ven_id": "ven_ids",
+    "resource_id": "resource_ids",
+    "group_id": "group_ids",
+    "party_id": "party_ids",
+}
+
+
+def _targets(raw: object) -> EventTargets | None:
+    """The ids named by openleadr's ``targets`` list; ``None`` when it names none we read."""
+    if raw is None:
+        return None
+    if not isinstance(raw, list | tuple):
+        raise _RejectError(f"the event's targets {_show(raw)} are not a list")
+    found: dict[str, set[str]] = {field: set() for field in _TARGET_KINDS.values()}
+    count = 0
+    for target in raw:
+        if not isinstance(target, Mapping):
+            raise _RejectError(f"the event target {_show(target)} is not a dictionary")
+        for kind, value in target.items():
+            field = _TARGET_KINDS.get(kind) if isinstance(kind, str) else None
+            if field is None:
+                continue  # a device class or other hint: not an id of ours
+            values = value if isinstance(value, list | tuple) else (value,)
+            count += len(values)
+            if count > MAX_TARGETS:
+                raise _RejectError(f"the event names more than {MAX_TARGETS:,} targets")
+            for item in values:
+                text = normalise_event_id(item)
+                if text is None:
+                    raise _RejectError(f"the event target {kind} {_show(item)} is unreadable")
+                found[field].add(text)
+    targets = EventTargets(**{field: frozenset(ids) for field, ids in found.items()})
+    return targets if targets else None
 
 
 def _timing(
@@ -209,13 +258,19 @@ def _clip(
 def _simple_intervals(signals: object) -> Sequence[object]:
     if not isinstance(signals, list | tuple):
         raise _RejectError("the event has no list of event_signals")
-    simple = [
+    named = [
         sig
         for sig in signals
         if isinstance(sig, Mapping)
         and isinstance(sig.get("signal_name"), str)
         and sig["signal_name"].strip().upper() == "SIMPLE"
     ]
+    simple = [sig for sig in named if _is_level(sig.get("signal_type"))]
+    if not simple and named:
+        raise _RejectError(
+            f"the SIMPLE signal has signalType {_show(named[0].get('signal_type'))}; "
+            "only 'level' is acted on"
+        )
     if not simple:
         raise _RejectError("the event has no SIMPLE signal (other signals are not acted on)")
     if len(simple) > 1:
@@ -229,6 +284,12 @@ def _simple_intervals(signals: object) -> Sequence[object]:
             f"at most {MAX_INTERVALS:,} are accepted per event"
         )
     return intervals
+
+
+def _is_level(signal_type: object) -> bool:
+    return signal_type is None or (
+        isinstance(signal_type, str) and signal_type.strip().lower() == "level"
+    )
 
 
 def _level(payload: object, n: int) -> int:

@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import NamedTuple
 
+from .targets import EventTargets
+
 MAX_LEVEL = 3
 CANCELLED = "cancelled"
 
@@ -45,6 +47,7 @@ class EventPlan:
     end: datetime | None
     offset: timedelta
     segments: tuple[Segment, ...]
+    targets: EventTargets | None = None  # None: no eiTarget, every point
 
     @property
     def cancelled(self) -> bool:

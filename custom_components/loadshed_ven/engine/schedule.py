@@ -10,6 +10,13 @@ poll and timer (what is in force now, when does it change next) are bisections, 
 every event at every boundary. A new event is laid over the timeline in place; removing or
 changing a counted event marks it for a rebuild on the next question, and forgetting finished
 events only makes times before them unreliable, which a question about such a time rebuilds.
+
+Events that name targets (``eiTarget``) count only when :attr:`Schedule.targeting` says they
+reach a point of this VEN; the level above is the building's. Each point follows the best counted
+event that reaches it, which :meth:`Schedule.active_levels_at` feeds to
+:class:`~.targets.PointTargets`. The timeline only knows the building's winner, so while a
+targeted event counts, :meth:`Schedule.next_change_after` also asks each counted plan (few)
+for its next change.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from .event_parse import (
     parse_event,
 )
 from .event_plan import CANCELLED, MAX_LEVEL, EventPlan, Segment, require_aware
+from .targets import EventTargets, PointTargets
 from .timeline import Piece, Rank, Timeline
 
 __all__ = [
@@ -58,6 +66,19 @@ class Schedule:
         self._exact_from: datetime | None = None  # after prune(t): right only from t on
         self._earliest_end: datetime | None = None  # of every plan with an end; None: none
         self._earliest_known = True
+        self._targeting: PointTargets | None = None
+        self._targeted: set[str] = set()  # ids of known plans that name targets
+
+    @property
+    def targeting(self) -> PointTargets | None:
+        """Which points each event reaches; ``None``: every event reaches every point."""
+        return self._targeting
+
+    @targeting.setter
+    def targeting(self, value: PointTargets | None) -> None:
+        # Set again whenever what it answers changes (controllers, the VEN's id).
+        self._targeting = value
+        self._rebuild = True
 
     @property
     def act_on_test(self) -> bool:
@@ -89,6 +110,10 @@ class Schedule:
         if current is not None and plan.modification_number < current.modification_number:
             return False
         self._plans[plan.event_id] = plan
+        if plan.targets is not None:
+            self._targeted.add(plan.event_id)
+        else:
+            self._targeted.discard(plan.event_id)
         if current is not None and current == plan:
             return True  # a re-delivery changes nothing
         if current is not None and self._counts(current):
@@ -130,6 +155,7 @@ class Schedule:
         done = [p.event_id for p in self._plans.values() if p.end is not None and p.end <= t]
         for event_id in done:
             plan = self._plans.pop(event_id)
+            self._targeted.discard(event_id)
             # Its segments all lie before t: the timeline stays right from t on.
             if self._counts(plan) and (self._exact_from is None or self._exact_from < t):
                 self._exact_from = t
@@ -152,8 +178,27 @@ class Schedule:
         return 0 if rank is None else -rank[0]
 
     def next_change_after(self, t: datetime) -> datetime | None:
-        """Return the first instant after ``t`` where the level or driving event changes."""
-        return self._resolved(t).next_change_after(t)
+        """Return the first instant after ``t`` where the level or driving event changes.
+
+        While a targeted event counts, also where any point's level may change.
+        """
+        when = self._resolved(t).next_change_after(t)
+        if self._split():
+            changes = [p.next_change_after(t) for p in self._plans.values() if self._counts(p)]
+            when = min((c for c in (when, *changes) if c is not None), default=None)
+        return when
+
+    def active_levels_at(self, t: datetime) -> list[tuple[EventTargets | None, int]]:
+        """(targets, level) of every counted event in one of its intervals at ``t``.
+
+        Cheap while no targeted event counts: only the building's winner is returned then.
+        """
+        require_aware(t)
+        if not self._split():
+            plan = self.active_event_at(t)
+            return [] if plan is None else [(plan.targets, plan.level_at(t))]
+        active = [(p.targets, p.level_at(t)) for p in self._plans.values() if self._counts(p)]
+        return [(targets, level) for targets, level in active if level]
 
     def _resolved(self, t: datetime) -> Timeline:
         """The timeline, rebuilt first when it is not right at ``t``."""
@@ -170,13 +215,26 @@ class Schedule:
         return self._timeline
 
     def _forgotten(self, plan: EventPlan) -> None:
+        self._targeted.discard(plan.event_id)
         if self._counts(plan):
             self._rebuild = True
         if plan.end is not None and plan.end == self._earliest_end:
             self._earliest_known = False
 
     def _counts(self, plan: EventPlan) -> bool:
-        return not plan.cancelled and (self._act_on_test or not plan.test_event)
+        return (
+            not plan.cancelled
+            and (self._act_on_test or not plan.test_event)
+            and (self._targeting is None or self._targeting.reaches_any(plan.targets))
+        )
+
+    def _split(self) -> bool:
+        """Whether a counted event reaches only some points (levels may differ by point)."""
+        targeting = self._targeting
+        return targeting is not None and any(
+            self._counts(plan) and not targeting.covers_all(plan.targets)
+            for plan in (self._plans[i] for i in self._targeted)
+        )
 
     @staticmethod
     def _pieces(plan: EventPlan) -> list[Piece]:

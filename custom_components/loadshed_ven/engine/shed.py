@@ -13,38 +13,21 @@ and recorded with its intent: later writes add to that base, never to our own ov
 from __future__ import annotations
 
 import asyncio
-from collections import deque
-from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from datetime import datetime
-from itertools import zip_longest
-from typing import Final
 
 from .overrides import FailureKind, Outcome, OverrideWriter, PointState, value_in_force
 from .points import OverridePoint, PointError, PointValue, offset_target, value_for_level
 from .policy import ShedPolicy as ShedPolicy  # noqa: PLC0414 - re-exported for callers
+from .work_pool import POOL_SIZE as POOL_SIZE  # noqa: PLC0414 - re-exported for callers
+from .work_pool import ROUTED_WORKERS as ROUTED_WORKERS  # noqa: PLC0414
+from .work_pool import Operation, WorkItem, run_pool
+from .work_pool import is_routed as is_routed  # noqa: PLC0414
 
 type StateListener = Callable[[Sequence[PointState]], None]
 type PersistHook = Callable[[Sequence[PointState]], Awaitable[None]]
-type WorkItem = tuple[str, PointValue | None]
-type Operation = Callable[[str, PointValue | None], Awaitable[Outcome]]
-
-# Operations of one pass in flight at once. Above the BACnet writer's overall limit (64), so
-# that limit stays the binding one, yet far fewer tasks than points: starting one task per
-# point made the callback that starts a 500-point pass long.
-POOL_SIZE: Final = 128
-# Workers that may wait on routed points at once. Routed trunks take only a few requests each;
-# the cap keeps the other half of the pool (as many as the writer's overall limit) for
-# BACnet/IP controllers instead of queueing it behind a trunk.
-ROUTED_WORKERS: Final = POOL_SIZE // 2
-
-
-def is_routed(address: str) -> bool:
-    """True for a routed ``network:MAC`` address, False for BACnet/IP.
-
-    Addresses are normalised by :func:`.points.normalise_address`: only IPv4 ones contain dots.
-    """
-    return "." not in address
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,6 +65,9 @@ class ShedController:
         self.level = 0  # the level asked for
         self.acting = 0  # the level the points follow (see ShedPolicy.acting_level)
         self.event_id: str | None = None
+        # Each point's acting level while an event aims at some resources; None: all follow acting.
+        self._point_acting: dict[str, int] | None = None
+        self._holding: frozenset[str] = frozenset()
 
     @property
     def policy(self) -> ShedPolicy:
@@ -150,22 +136,54 @@ class ShedController:
         """True while the current level sheds."""
         return self._policy.sheds(self.acting)
 
-    async def apply_level(self, level: int, event_id: str | None) -> ApplyReport:
+    async def apply_level(
+        self,
+        level: int,
+        event_id: str | None,
+        *,
+        point_levels: Mapping[str, int] | None = None,
+        holding: AbstractSet[str] = frozenset(),
+    ) -> ApplyReport:
         """Make every point match ``level`` for ``event_id`` (write, rewrite or release).
+
+        ``level`` is the building's level: it decides :attr:`shedding`. ``point_levels`` gives
+        each point its own signalled level instead (an event aimed at some resources; a point
+        left out is at 0). Points in ``holding`` keep what they hold for now: their release is
+        deferred to a later pass (a release wave not yet due).
 
         Points an operator released during this event stay released. A new event id clears
         those choices.
         """
         if not 0 <= level <= 3:
             raise ValueError(f"SIMPLE level {level} is outside 0-3")
+        if point_levels is not None and not all(0 <= v <= 3 for v in point_levels.values()):
+            raise ValueError("a point's SIMPLE level is outside 0-3")
         async with self._lock:
             if event_id != self.event_id:
                 for key, st in self._states.items():
                     if st.operator_released:
                         self._states[key] = replace(st, operator_released=False)
             self.level, self.event_id = level, event_id
-            self.acting = self._policy.acting_level(level, self.acting)
-            return await self._converge({key: self._target(key) for key in self._states})
+            before, self.acting = self.acting, self._policy.acting_level(level, self.acting)
+            if point_levels is None:
+                self._point_acting = None
+            else:
+                previous = self._point_acting or {}
+                self._point_acting = {
+                    key: self._policy.acting_level(
+                        point_levels.get(key, 0), previous.get(key, before)
+                    )
+                    for key in self._states
+                }
+            self._holding = frozenset(holding)
+            return await self._converge(
+                {key: self._target(key) for key in self._states if key not in self._holding}
+            )
+
+    @property
+    def holding(self) -> frozenset[str]:
+        """Keys whose release is deferred by the last :meth:`apply_level`."""
+        return self._holding
 
     async def release_all(self) -> ApplyReport:
         """Release every point that may hold our value, for the rest of the current event.
@@ -176,6 +194,7 @@ class ShedController:
         async with self._lock:
             for key, st in self._states.items():
                 self._states[key] = replace(st, operator_released=True)
+            self._holding = frozenset()
             return await self._converge(dict.fromkeys(self._states, 0))
 
     async def release_point(self, key: str) -> PointState:
@@ -204,16 +223,21 @@ class ShedController:
                 {
                     key: self._target(key)
                     for key, st in self._states.items()
-                    if not st.verified and (keys is None or key in keys)
+                    if not st.verified
+                    and key not in self._holding
+                    and (keys is None or key in keys)
                 }
             )
 
     def _target(self, key: str) -> int:
-        """The level the point should follow now: the acting level, or 0 (released)."""
+        """The level the point should follow now: its acting level, or 0 (released)."""
         st = self._states[key]
         if st.operator_released or not self._policy.sheds(self.acting):
             return 0
-        return self.acting
+        if self._point_acting is None:
+            return self.acting
+        acting = self._point_acting.get(key, 0)
+        return acting if self._policy.sheds(acting) else 0
 
     async def _converge(self, levels: dict[str, int]) -> ApplyReport:
         """Write or release each point whose state differs from its level, concurrently."""
@@ -306,60 +330,18 @@ class ShedController:
     async def _run_within_deadline(
         self, work: list[WorkItem], operation: Operation, deadline: float | None
     ) -> dict[str, Outcome]:
-        """Run the operations on a bounded pool of workers; those unfinished at the deadline fail.
+        """Run ``work`` on the bounded pool; what is unfinished at the deadline fails.
 
         An unfinished write stays tracked (its intent was recorded before sending), so a later
         retry or release still reaches it.
         """
-        outcomes: dict[str, Outcome] = {}
-        routed, direct = self._work_order(work)
-        routed_busy = 0
-
-        def take() -> tuple[WorkItem, bool] | None:
-            if routed and routed_busy < ROUTED_WORKERS:
-                return routed.popleft(), True
-            if direct:
-                return direct.popleft(), False
-            return None  # what is left is routed, and the routed workers will drain it
-
-        async def worker() -> None:
-            nonlocal routed_busy
-            while (taken := take()) is not None:
-                (key, target), on_route = taken
-                routed_busy += on_route
-                try:
-                    outcomes[key] = await operation(key, target)
-                except Exception as err:  # noqa: BLE001 - one point's bug must not stop the others
-                    outcomes[key] = Outcome(ok=False, failure=FailureKind.ERROR, detail=repr(err))
-                routed_busy -= on_route
-
-        try:
-            async with asyncio.timeout_at(deadline), asyncio.TaskGroup() as workers:
-                for _ in range(min(POOL_SIZE, len(work))):
-                    workers.create_task(worker())
-        except TimeoutError:
-            late = Outcome(
-                ok=False,
-                failure=FailureKind.OFFLINE,
-                detail=f"no verified answer within the {self._pass_deadline:g} s pass deadline",
-            )
-            for key, _ in work:
-                outcomes.setdefault(key, late)
-        return outcomes
-
-    def _work_order(self, work: list[WorkItem]) -> tuple[deque[WorkItem], deque[WorkItem]]:
-        """Split ``work`` into routed and BACnet/IP items, each round-robin by controller.
-
-        Routed points go first: a trunk is the slowest path, and the writer serves routed
-        requests first too. Interleaving controllers keeps workers from piling up on one
-        controller with many points while it answers only a few requests at a time.
-        """
-        by_device: dict[str, list[WorkItem]] = {}
-        for key, target in work:
-            by_device.setdefault(self._states[key].point.address, []).append((key, target))
-        routed = [items for address, items in by_device.items() if is_routed(address)]
-        direct = [items for address, items in by_device.items() if not is_routed(address)]
-        return _round_robin(routed), _round_robin(direct)
+        return await run_pool(
+            work,
+            operation,
+            address_of=lambda key: self._states[key].point.address,
+            deadline=deadline,
+            pass_deadline=self._pass_deadline,
+        )
 
     def _needs(self, key: str, target: PointValue | None) -> bool:
         """Whether the point must be written (or released) to reach ``target``."""
@@ -391,8 +373,3 @@ class ShedController:
         if reading.ok and reading.slot_value is None:
             return Outcome(ok=True, slot_value=None, owner_priority=reading.owner_priority)
         return outcome
-
-
-def _round_robin(queues: list[list[WorkItem]]) -> deque[WorkItem]:
-    """The first item of every queue, then the second of every queue, and so on."""
-    return deque(item for layer in zip_longest(*queues) for item in layer if item is not None)

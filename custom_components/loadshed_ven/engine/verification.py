@@ -4,8 +4,11 @@ The caller feeds every meter reading (:meth:`ShedVerifier.add_reading`, ``None``
 read) and says when a shed starts and ends. The definitions, in the order they are used:
 
 * **Shed start and end** are given by the caller: the integration starts a shed when it begins
-  writing the overrides (the pass that ends with ``shed_started``) and ends it once they are
-  released (``shed_ended``), so the whole time the building is affected is measured.
+  writing the overrides (the pass that ends with ``shed_started``) and ends it when the building
+  stops shedding (``shed_ended``, the event's end), with the **release window** over which the
+  points are then released in waves.
+* **Measured**: from the start to the end of the release window, since points still held while
+  the release goes on keep saving. The baseline is not fed before that.
 * **Baseline**: the average of the readings taken in the ``window`` before the start (the meter is
   read at a fixed interval, so this is the time average too). Readings taken while a shed was in
   progress belong to no baseline. Readings are kept in :data:`BUCKETS` sums over the window, so
@@ -19,7 +22,13 @@ read) and says when a shed starts and ends. The definitions, in the order they a
   the shed is cut at the start (the value there is interpolated); after the last reading of the
   shed, that reading holds until the end. A failed read breaks the curve: the stretches on either
   side of it count as not measured. Unknown until some time has been measured. It is frozen when
-  the shed ends and stays the last shed's value until the next shed starts.
+  the release window ends (the stretch across its end is cut there, interpolated) and stays the
+  last shed's value until the next shed starts. A shed that starts within the release window
+  ends the measurement there.
+* **Peak after release**: the highest reading from the shed's end to the end of the release
+  window plus :data:`SETTLING` (5 minutes: HVAC plant that was held back ramps up within a few
+  minutes of its release), the rebound the staggered release is meant to keep low. Unknown
+  until a good reading falls in that span; a new shed starting ends the span.
 """
 
 from __future__ import annotations
@@ -33,6 +42,8 @@ from typing import Final
 BUCKETS: Final = 240
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _HOUR: Final = timedelta(hours=1)
+# How long after the release window the peak after release is still looked for.
+SETTLING: Final = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +57,9 @@ class ShedVerification:
     latest_kw: float | None  # the latest reading; None while the meter is unavailable
     energy_kwh: float | None  # None without a baseline or before any time was measured
     measured: timedelta  # how much of the shed the meter's readings cover
+    measuring: bool = True  # until the release window ends
+    release_ends: datetime | None = None  # the end of the release window (once ended)
+    peak_after_release_kw: float | None = None  # see the module's doc
 
     @property
     def shedding(self) -> bool:
@@ -61,10 +75,10 @@ class ShedVerification:
 
     @property
     def kw_saved(self) -> float | None:
-        """Baseline minus the latest reading while shedding; the shed's average afterwards."""
+        """Baseline minus the latest reading until the release ends; the average afterwards."""
         if self.baseline_kw is None:
             return None
-        if self.shedding:
+        if self.measuring:
             return None if self.latest_kw is None else self.baseline_kw - self.latest_kw
         return self.average_kw_saved
 
@@ -134,6 +148,10 @@ class _Shed:
     ended: datetime | None = None
     energy_kwh: float = 0.0
     measured: timedelta = timedelta(0)
+    release_ends: datetime | None = None
+    closed: bool = False  # the release window is over: the values are frozen
+    peak_span: tuple[datetime, datetime] | None = None  # where the peak after release is sought
+    peak_kw: float | None = None
 
 
 class ShedVerifier:
@@ -174,38 +192,70 @@ class ShedVerifier:
         if self._last_at is not None and at < self._last_at:
             return
         shed = self._shed
-        if shed is not None and shed.ended is None:
+        if shed is not None and not shed.closed:
             self._integrate(shed, at, kw)
         elif kw is not None:
             self._baseline.add(at, kw)
+        if shed is not None and kw is not None:
+            self._peak(shed, at, kw)
         self._last_at, self._last_kw = at, kw
 
+    @staticmethod
+    def _peak(shed: _Shed, at: datetime, kw: float) -> None:
+        """Keep the highest reading from the end to the release window's end plus settling."""
+        if (span := shed.peak_span) is not None and span[0] <= at <= span[1]:
+            shed.peak_kw = kw if shed.peak_kw is None else max(shed.peak_kw, kw)
+
     def _integrate(self, shed: _Shed, at: datetime, kw: float | None) -> None:
-        """Add the stretch from the previous reading to this one, cut at the shed's start."""
+        """Add the stretch from the previous reading to this one, cut at the start and the end.
+
+        A reading past the end of the release window closes the measurement.
+        """
+        until = shed.release_ends
+        if until is not None and at >= until:
+            shed.closed = True
         before, before_kw = self._last_at, self._last_kw
         if shed.baseline_kw is None or before is None or before_kw is None or kw is None:
             return
         since = max(before, shed.started)
+        end_kw = kw
+        if until is not None and at > until:  # interpolate the value at the end
+            end_kw = before_kw + (kw - before_kw) * ((until - before) / (at - before))
+            at = until
         if at <= since:
             return
         if before < shed.started:  # interpolate the value at the start
             before_kw += (kw - before_kw) * ((shed.started - before) / (at - before))
-        saved = shed.baseline_kw - (before_kw + kw) / 2
+        saved = shed.baseline_kw - (before_kw + end_kw) / 2
         shed.energy_kwh += saved * ((at - since) / _HOUR)
         shed.measured += at - since
 
     def start(self, at: datetime, event_id: str | None) -> None:
-        """A shed started at ``at`` for ``event_id``; a shed still in progress ends there."""
-        if self._shed is not None:
+        """A shed started at ``at`` for ``event_id``; one still measured ends there."""
+        if (shed := self._shed) is not None:
             self.end(at)
+            self._close(shed, min(at, shed.release_ends or at))
         self._shed = _Shed(event_id=event_id, started=at, baseline_kw=self._baseline.average(at))
 
-    def end(self, at: datetime) -> None:
-        """The shed in progress (if any) ended at ``at``: its values are frozen."""
+    def end(self, at: datetime, *, release: timedelta = timedelta(0)) -> None:
+        """The shed in progress (if any) ended at ``at``; its points are released by ``release``.
+
+        Measuring goes on to the end of the release window; with none, the values are frozen.
+        """
         shed = self._shed
         if shed is None or shed.ended is not None:
             return
-        # The last reading taken during the shed holds until the end.
+        shed.ended = at
+        shed.release_ends = at + max(release, timedelta(0))
+        shed.peak_span = (at, shed.release_ends + SETTLING)
+        if shed.release_ends <= at:
+            self._close(shed, at)
+
+    def _close(self, shed: _Shed, at: datetime) -> None:
+        """Freeze the measurement at ``at``: the last reading before it holds until then."""
+        if shed.closed:
+            return
+        shed.closed = True
         since, kw = self._last_at, self._last_kw
         if (
             shed.baseline_kw is not None
@@ -215,7 +265,6 @@ class ShedVerifier:
         ):
             shed.energy_kwh += (shed.baseline_kw - kw) * ((at - since) / _HOUR)
             shed.measured += at - since
-        shed.ended = at
 
     def current(self) -> ShedVerification | None:
         """The shed in progress, else the last one; None before the first shed."""
@@ -231,4 +280,7 @@ class ShedVerifier:
             latest_kw=self._last_kw,
             energy_kwh=shed.energy_kwh if measured else None,
             measured=shed.measured,
+            measuring=not shed.closed,
+            release_ends=shed.release_ends,
+            peak_after_release_kw=shed.peak_kw,
         )
