@@ -104,3 +104,17 @@ async def test_retry_and_holding_use_the_points_own_levels(
     assert report.released == ()
     assert controller.holding == frozenset({B})
     assert table.slots[B] == 78.0
+
+
+async def test_an_operator_hold_uses_the_points_own_level(
+    controller: ShedController, table: SlotTable
+) -> None:
+    await controller.apply_level(3, "e1", point_levels={A: 3, B: 1})
+    await controller.release_point(B)
+    assert table.slots == {A: 82.0, B: None}
+    # B's own event says 1: held again at 1, not at the building's 3.
+    await controller.hold_point(B)
+    assert table.slots == {A: 82.0, B: 78.0}
+    # C is reached by no event: held at the building's level.
+    await controller.hold_point(C)
+    assert controller.state(C).written_value == "active"

@@ -205,11 +205,19 @@ class ShedController:
             return self._states[key]
 
     async def hold_point(self, key: str) -> PointState:
-        """An operator (re)applies one point: the current level's value, else level 1's."""
+        """An operator (re)applies one point: its own level's value, else the building's, else 1's.
+
+        Its own level is the one a targeted event gives it; a point no event reaches takes the
+        building's level while the building sheds, else level 1.
+        """
         async with self._lock:
             st = replace(self._states[key], operator_released=False)
             self._states[key] = st
-            level = self.acting if self._policy.sheds(self.acting) else 1
+            own = self.acting if self._point_acting is None else self._point_acting.get(key, 0)
+            if self._policy.sheds(own):
+                level = own
+            else:
+                level = self.acting if self._policy.sheds(self.acting) else 1
             await self._converge({key: level})
             return self._states[key]
 
