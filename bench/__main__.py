@@ -55,6 +55,7 @@ class Options:
     ha_points: int = TARGET_POINTS  # 0: skip Home Assistant
     large_points: int = 0  # the campus-scale cell and entry set-up (10 per controller); 0: skip
     release_window: int = RELEASE_WINDOW_MINUTES  # the entries' release window option, minutes
+    staggered_window: int = 0  # minutes: one more Home Assistant event released in waves; 0: skip
     lag_cases: tuple[LagCase, ...] = DEFAULT_CASES  # large events, in Home Assistant
     lag_polls: int = 12  # polls watched after delivery (openleadr's status job runs every 10 s)
     limits: BacnetLimits = field(default_factory=BacnetLimits)
@@ -136,6 +137,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         "as the release timings assume)",
     )
     parser.add_argument(
+        "--staggered-window",
+        type=int,
+        help="minutes: one more Home Assistant event whose end releases in waves over this "
+        "window, timed (--targets: 1; default 0: skip)",
+    )
+    parser.add_argument(
         "--lag",
         type=_lag_cases,
         help="large-event cases in Home Assistant as EVENTSxINTERVALS "
@@ -169,6 +176,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
             "repeats": 5,
             "full_target_baseline": True,
             "large_points": LARGE_POINTS,
+            "staggered_window": 1,
         }
     limits = BacnetLimits()
     limits = BacnetLimits(
@@ -184,6 +192,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         "loop_points": args.loop_points,
         "ha_points": 0 if args.no_ha else args.ha_points,
         "large_points": args.large_points,
+        "staggered_window": args.staggered_window,
         "full_target_baseline": args.full_target_baseline or None,
         "lag_cases": args.lag,
         "lag_polls": args.lag_polls,
@@ -274,6 +283,7 @@ async def run(options: Options) -> BenchResult:
                 lag_cases=options.lag_cases,
                 lag_polls=options.lag_polls,
                 release_window=options.release_window,
+                staggered_window=options.staggered_window,
             )
         large_setup = None
         if large.points > 0 and options.ha_points > 0:

@@ -85,6 +85,10 @@ class HaResult:
     shed_debug: SlowCallbacks  # asyncio debug mode (a second event)
     release_debug: SlowCallbacks
     lag: list[LagResult]  # large events, after the cycles above
+    # A release in waves: the option set to ``staggered_window`` minutes for one more event.
+    staggered_window: int = 0
+    staggered: Timing | None = None
+    staggered_callbacks: SlowCallbacks | None = None
 
 
 def entry_data(
@@ -141,9 +145,14 @@ async def _wait(predicate: Callable[[], bool], seconds: float, what: str) -> Non
         raise HaBenchError(f"timed out after {seconds:.0f} s waiting for {what}") from None
 
 
-async def _changes_at(host: SimHost, boundary: float, expected: int) -> Timing:
-    """Wait until ``expected`` setpoint slots changed; delays are from ``boundary`` (epoch s)."""
-    deadline = time.monotonic() + WAIT_SLACK_SECONDS + max(0.0, boundary - time.time())
+async def _changes_at(
+    host: SimHost, boundary: float, expected: int, *, slack: float = 0.0
+) -> Timing:
+    """Wait until ``expected`` setpoint slots changed; delays are from ``boundary`` (epoch s).
+
+    ``slack``: seconds more to wait, for changes spread on purpose (a release in waves).
+    """
+    deadline = time.monotonic() + WAIT_SLACK_SECONDS + slack + max(0.0, boundary - time.time())
     while True:
         first, last, count = await host.watched()
         if count >= expected and first is not None and last is not None:
@@ -163,7 +172,14 @@ class _Cycle:
 
 
 async def _event_cycle(
-    hass: HomeAssistant, host: SimHost, points: int, *, mode: Mode, seconds: int, lead: float
+    hass: HomeAssistant,
+    host: SimHost,
+    points: int,
+    *,
+    mode: Mode,
+    seconds: int,
+    lead: float,
+    release_slack: float = 0.0,
 ) -> _Cycle:
     """One level-1 event from the VTN, sent ahead of its start: shed at start, release at end."""
     received: list[float] = []
@@ -180,7 +196,7 @@ async def _event_cycle(
     await asyncio.sleep(max(0.0, end - time.time() - 1.0))
     await host.watch()
     with watch_callbacks(mode) as release_slow:
-        release = await _changes_at(host, end, points)
+        release = await _changes_at(host, end, points, slack=release_slack)
     return _Cycle(
         received_ahead=start - received[0],
         shed=shed,
@@ -309,10 +325,12 @@ async def measure_ha(
     lag_cases: tuple[LagCase, ...] = (),
     lag_polls: int = 12,
     release_window: int = RELEASE_WINDOW_MINUTES,
+    staggered_window: int = 0,
 ) -> HaResult:
     """Set up an entry with ``points`` in a fresh Home Assistant and time events through it.
 
-    ``release_window`` is the entry's option (minutes); the release timings assume 0.
+    ``release_window`` is the entry's option (minutes); the release timings assume 0. With
+    ``staggered_window`` (minutes), one more event is released in waves over that window.
     """
     entry_id = uuid.uuid4().hex
     with tempfile.TemporaryDirectory(prefix="loadshed-bench-") as config_dir:
@@ -332,6 +350,7 @@ async def measure_ha(
                 seconds=event_seconds,
                 lead=lead_seconds,
                 lag=(lag_cases, lag_polls),
+                staggered_window=staggered_window,
             )
 
 
@@ -344,6 +363,7 @@ async def _measure(
     seconds: int,
     lead: float,
     lag: tuple[tuple[LagCase, ...], int],
+    staggered_window: int = 0,
 ) -> HaResult:
     gc.collect()
     rss_before = rss_bytes()
@@ -356,6 +376,19 @@ async def _measure(
     # Timings without asyncio debug mode (it slows every callback), then callbacks with it.
     plain = await _event_cycle(hass, host, points, mode="plain", seconds=seconds, lead=lead)
     debug = await _event_cycle(hass, host, points, mode="debug", seconds=seconds, lead=lead)
+    staggered = (
+        await _staggered_cycle(
+            hass,
+            entry_id,
+            host,
+            points,
+            minutes=staggered_window,
+            seconds=seconds,
+            lead=lead,
+        )
+        if staggered_window > 0
+        else None
+    )
     cases, polls = lag
     with KnownEvents(hass, entry_id) as known:
         lags = [await measure_lag(host, known, case, polls=polls) for case in cases]
@@ -385,4 +418,41 @@ async def _measure(
         shed_debug=debug.shed_callbacks,
         release_debug=debug.release_callbacks,
         lag=lags,
+        staggered_window=staggered_window,
+        staggered=None if staggered is None else staggered.release,
+        staggered_callbacks=None if staggered is None else staggered.release_callbacks,
     )
+
+
+async def _staggered_cycle(
+    hass: HomeAssistant,
+    entry_id: str,
+    host: SimHost,
+    points: int,
+    *,
+    minutes: int,
+    seconds: int,
+    lead: float,
+) -> _Cycle:
+    """One more event, released in waves: the option is changed live, as the options flow does."""
+    entry = hass.config_entries.async_get_entry(entry_id)
+    if entry is None:
+        raise HaBenchError("the entry went away")
+    before = dict(entry.options)
+    hass.config_entries.async_update_entry(
+        entry, options={**before, RELEASE_WINDOW_OPTION: minutes}
+    )
+    await hass.async_block_till_done()
+    try:
+        return await _event_cycle(
+            hass,
+            host,
+            points,
+            mode="plain",
+            seconds=seconds,
+            lead=lead,
+            release_slack=minutes * 60.0,
+        )
+    finally:
+        hass.config_entries.async_update_entry(entry, options=before)
+        await hass.async_block_till_done()

@@ -272,6 +272,21 @@ def ha_rows(ha: HaResult) -> list[str]:
         f"| {_pair(ha.shed_callbacks, ha.shed_debug)} |",
         f"| Longest callback while releasing: plain / debug mode (longest GC pause) "
         f"| {_pair(ha.release_callbacks, ha.release_debug)} |",
+        *_staggered_rows(ha),
+    ]
+
+
+def _staggered_rows(ha: HaResult) -> list[str]:
+    """The release in waves, when it was measured."""
+    if ha.staggered is None or ha.staggered_callbacks is None:
+        return []
+    window, timing = ha.staggered_window, ha.staggered
+    return [
+        f"| Staggered release over a {window}-minute window: interval end to first / last "
+        f"release at a controller ({timing.changes} slots) "
+        f"| {_s(timing.first)} s / {_s(timing.last)} s |",
+        f"| Longest callback while releasing in waves (longest GC pause) "
+        f"| {_callback(ha.staggered_callbacks)} |",
     ]
 
 

@@ -91,6 +91,7 @@ def test_command_line_presets() -> None:
     assert not quick.full_target_baseline
     assert (targets.large_points, quick.large_points) == (5000, 0)
     assert targets.release_window == quick.release_window == 0  # release at once
+    assert (targets.staggered_window, quick.staggered_window) == (1, 0)
     assert parse_args(["--release-window", "5"]).release_window == 5
     custom = parse_args(["--sizes", "10,30", "--latency", "0,5", "--repeats", "1"])
     assert (custom.sizes, custom.latencies, custom.repeats) == ((10, 30), (0.0, 0.005), 1)
