@@ -2,6 +2,7 @@
 
 python -m sim                                 start the building, keep running (Ctrl-C stops)
 python -m sim --keep-listed 5m --digit-ids    ... with a VTN that behaves like many in the field
+python -m sim --openadr 3                     ... with an OpenADR 3.1.0 VTN instead of 2.0b
 python -m sim --remote-devices 3 --routed-ip-devices 3   ... plus controllers behind a BBMD
                                               and behind a BACnet/IP-to-BACnet/IP router
 python -m sim event --level 1 --duration 10m  put an event on the running building's VTN
@@ -29,9 +30,10 @@ from typing import Any
 from urllib.parse import quote
 
 from .building import BuildingConfig, SimBuilding
-from .control import DEFAULT_CONTROL_PORT, ControlServer
+from .control import DEFAULT_CONTROL_PORT, ControlServer, vtn_info
 from .duration import parse_duration
 from .vtn import SimVtn
+from .vtn3 import SimVtn3
 
 CONTROL_ENV = "LOADSHED_SIM_CONTROL"
 
@@ -94,6 +96,7 @@ async def _run(args: argparse.Namespace) -> None:
         bbmd_ip=args.bbmd_ip,
         routed_ip_devices=args.routed_ip_devices,
         ip_router_ip=args.ip_router_ip,
+        openadr=args.openadr,
     )
     building = SimBuilding(config)
     _configure_vtn(building.vtn, args)
@@ -101,7 +104,8 @@ async def _run(args: argparse.Namespace) -> None:
     await building.start()
     try:
         await control.start()
-        print(json.dumps({**building.endpoints(), "control": control.url}, indent=1), flush=True)
+        shown = {**building.endpoints(), "openadr": vtn_info(building.vtn), "control": control.url}
+        print(json.dumps(shown, indent=1), flush=True)
         print(
             "Simulated building running. Try: python -m sim event --level 1 --duration 5m"
             "  (Ctrl-C stops)",
@@ -119,14 +123,15 @@ async def _run(args: argparse.Namespace) -> None:
         await building.stop()
 
 
-def _configure_vtn(vtn: SimVtn, args: argparse.Namespace) -> None:
-    """Apply the VTN's field-behaviour options (read by the VTN when it starts)."""
-    if args.vtn_id is not None:
-        vtn.vtn_id = args.vtn_id
+def _configure_vtn(vtn: SimVtn | SimVtn3, args: argparse.Namespace) -> None:
+    """Apply the VTN's field-behaviour options (the 2.0b-only ones are ignored for 3.x)."""
     if args.keep_listed is not None:
         vtn.keep_listed = parse_duration(args.keep_listed)
-    vtn.distribute_every_poll = args.distribute_every_poll
     vtn.digit_ids = args.digit_ids
+    if isinstance(vtn, SimVtn):
+        if args.vtn_id is not None:
+            vtn.vtn_id = args.vtn_id
+        vtn.distribute_every_poll = args.distribute_every_poll
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -173,6 +178,12 @@ def _parser() -> argparse.ArgumentParser:
             default=defaults.ip_router_ip,
             help="the BACnet/IP router's address; its far side and controllers (2000:<ip>) "
             "follow it",
+        )
+        p.add_argument(
+            "--openadr",
+            choices=("2.0b", "3"),
+            default=defaults.openadr,
+            help="the VTN's OpenADR version (3: 3.1.0, REST + OAuth2; default 2.0b)",
         )
         p.add_argument("--vtn-port", type=int, default=defaults.vtn_port)
         p.add_argument("--meter-port", type=int, default=defaults.meter_port)

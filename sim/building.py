@@ -11,6 +11,7 @@ from .bacnet import SimBacnetNetwork
 from .bacnet_faults import DEFAULT_DUPLICATE_WINDOW
 from .meter import SimMeter
 from .vtn import SimVtn
+from .vtn3 import SimVtn3
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -19,6 +20,7 @@ class BuildingConfig:
 
     ``duplicate_window``: seconds each controller answers a repeated (client, invoke ID) from
     its cache without executing it, as real controllers do; 0 turns that off.
+    ``openadr``: the VTN's protocol, "2.0b" (openleadr) or "3" (OpenADR 3.1.0, REST + OAuth2).
     """
 
     devices: int = 50
@@ -38,6 +40,12 @@ class BuildingConfig:
     bbmd_ip: str = "127.2.0.1"
     routed_ip_devices: int = 0
     ip_router_ip: str = "127.3.0.1"
+    openadr: str = "2.0b"
+
+    def __post_init__(self) -> None:
+        """Refuse an unknown OpenADR version early, before anything binds."""
+        if self.openadr not in ("2.0b", "3"):
+            raise ValueError(f"openadr must be '2.0b' or '3', got {self.openadr!r}")
 
 
 class SimBuilding:
@@ -65,11 +73,15 @@ class SimBuilding:
             kw_per_override=cfg.kw_per_override,
             overrides=self.bacnet.overridden_points,
         )
-        self.vtn = SimVtn(port=cfg.vtn_port, poll_interval=cfg.poll_interval)
+        self.vtn: SimVtn | SimVtn3 = (
+            SimVtn3(port=cfg.vtn_port, poll_interval=cfg.poll_interval)
+            if cfg.openadr == "3"
+            else SimVtn(port=cfg.vtn_port, poll_interval=cfg.poll_interval)
+        )
 
     async def start(self) -> None:
         """Start every peer; on a failure, stop what already started and re-raise."""
-        started: list[SimBacnetNetwork | SimMeter | SimVtn] = []
+        started: list[SimBacnetNetwork | SimMeter | SimVtn | SimVtn3] = []
         try:
             for peer in (self.bacnet, self.meter, self.vtn):
                 await peer.start()

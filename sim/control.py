@@ -1,7 +1,9 @@
 """A small loopback HTTP API to drive a running building from the command line.
 
 Routes (JSON in, JSON out):
-    GET    /status                         endpoints of every peer
+    GET    /status                         endpoints of every peer and the VTN's OpenADR
+                                           settings (3.x: base and token URL, client id and
+                                           secret, program name and id)
     GET    /events                         the VTN's events
     POST   /events                         queue an event  {level, duration, start_in, start_after,
                                            intervals: [[seconds, level], ...], ven_id, test_event,
@@ -11,7 +13,7 @@ Routes (JSON in, JSON out):
     POST   /events/{id}/cancel             cancel (status cancelled, modification number + 1)
     DELETE /events/{id}                    remove silently (the VEN sees an implied cancel)
     GET    /reports, GET /opts             what the VTN received
-    POST   /vens/{ven_id}/reregister       ask a VEN to register again
+    POST   /vens/{ven_id}/reregister       ask a VEN to register again (3.x: revoke its tokens)
     GET    /devices/{address}              a controller's objects and priority arrays
     POST   /devices/{address}              fault injection {offline, latency, deny_writes,
                                            duplicate_window}; deny_writes: true/false (every
@@ -29,6 +31,8 @@ from typing import Any
 from aiohttp import web
 
 from .building import SimBuilding
+from .vtn import SimVtn
+from .vtn3 import SimVtn3
 
 DEFAULT_CONTROL_PORT = 8765
 OBJECTS = ("analog-value,302", "binary-value,1", "multi-state-value,1")
@@ -107,6 +111,13 @@ def _start(body: dict[str, Any]) -> datetime | None:
     return None if start_in is None else datetime.now(UTC) + start_in
 
 
+def vtn_info(vtn: SimVtn | SimVtn3) -> dict[str, Any]:
+    """What a VEN is configured with for this VTN (3.x needs credentials and the program)."""
+    if isinstance(vtn, SimVtn3):
+        return vtn.info()
+    return {"version": "2.0b", "vtn_url": vtn.url, "vtn_id": vtn.vtn_id}
+
+
 def build_app(building: SimBuilding) -> web.Application:
     """Create the aiohttp application for ``building``."""
     vtn = building.vtn
@@ -114,7 +125,7 @@ def build_app(building: SimBuilding) -> web.Application:
 
     @routes.get("/status")
     async def status(_: web.Request) -> web.Response:
-        return _reply(building.endpoints())
+        return _reply({**building.endpoints(), "openadr": vtn_info(vtn)})
 
     @routes.get("/events")
     async def events(_: web.Request) -> web.Response:
