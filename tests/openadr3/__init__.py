@@ -1,0 +1,1 @@
+"""Tests of the OpenADR 3.x VEN adapter."""
