@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from sim.building import SimBuilding
+from sim.vtn3 import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SimVtn3
 
 VEN_NAME: Final = "Demo building"
 # Each zone's cooling setpoint goes up 6, 8 or 10 °F at SIMPLE levels 1, 2 and 3.
@@ -28,11 +29,32 @@ def point_lines(building: SimBuilding) -> str:
     return "\n".join(lines)
 
 
+def vtn_answers(building: SimBuilding) -> dict[str, dict[str, Any]]:
+    """The VTN steps: the version menu, then the simulated VTN's 2.0b or 3.x settings."""
+    vtn = building.vtn
+    if isinstance(vtn, SimVtn3):
+        return {
+            "user": {"next_step_id": "openadr3"},
+            "openadr3": {
+                "vtn_url": vtn.url,
+                "ven_name": VEN_NAME,
+                "client_id": DEFAULT_CLIENT_ID,
+                "client_secret": DEFAULT_CLIENT_SECRET,
+                "token_url": vtn.token_url,
+                "poll_interval": 2,
+            },
+        }
+    return {
+        "user": {"next_step_id": "openadr2"},
+        "openadr2": {"vtn_url": vtn.url, "ven_name": VEN_NAME},
+    }
+
+
 def flow_answers(building: SimBuilding, meter_interval: int = 2) -> dict[str, dict[str, Any]]:
     """The fields to fill at each config flow step; the rest keep their defaults."""
     config = building.config
     return {
-        "user": {"vtn_url": building.vtn.url, "ven_name": VEN_NAME},
+        **vtn_answers(building),
         "bacnet": {
             "interface": "127.0.0.1/32",
             # Port 0 (ephemeral): on loopback, a client on 47808 would answer its own requests

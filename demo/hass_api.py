@@ -155,7 +155,8 @@ class HassApi:
     async def run_config_flow(self, handler: str, answers: Mapping[str, Mapping[str, Any]]) -> str:
         """Go through ``handler``'s config flow answering each step; the new entry's id.
 
-        ``answers`` maps step ids to the fields to fill; other fields keep the form's defaults.
+        ``answers`` maps step ids to the fields to fill (a menu's to ``{"next_step_id": ...}``);
+        other fields keep the form's defaults.
         A step shown again (with errors) stops the flow with those errors.
         """
         result = await self._request(
@@ -164,13 +165,18 @@ class HassApi:
             {"handler": handler, "show_advanced_options": False},
         )
         answered: set[str] = set()
-        while result.get("type") == "form":
+        while result.get("type") in ("form", "menu"):
             step = result["step_id"]
             if step in answered:
                 raise HassApiError(f"config flow step {step!r} refused: {result.get('errors')}")
             if step not in answers:
                 raise HassApiError(f"config flow asked an unexpected step {step!r}")
             answered.add(step)
+            if result["type"] == "menu":  # answered with {"next_step_id": ...}
+                result = await self._request(
+                    "POST", f"/api/config/config_entries/flow/{result['flow_id']}", answers[step]
+                )
+                continue
             fields = {
                 field["name"]: field["default"]
                 for field in result.get("data_schema") or []

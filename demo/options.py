@@ -41,11 +41,13 @@ class DemoOptions:
     ip_router_ip: str = BuildingConfig.ip_router_ip
     control_port: int = DEFAULT_CONTROL_PORT
     poll: float = 2.0
+    openadr: str = "2.0b"
     verbose: bool = False
 
     def building_config(self) -> BuildingConfig:
         """The simulated building these options describe."""
         return BuildingConfig(
+            openadr=self.openadr,
             devices=self.devices,
             routed_devices=self.routed,
             base_ip=self.base_ip,
@@ -151,6 +153,13 @@ def parse_args(argv: list[str] | None = None) -> DemoOptions:
     parser.add_argument(
         "--poll", type=float, default=defaults.poll, help="VTN poll interval in seconds (>= 1)"
     )
+    parser.add_argument(
+        "--openadr",
+        choices=["2.0b", "3"],
+        default=defaults.openadr,
+        help="the simulated VTN's OpenADR version: 2.0b (XML) or 3 (REST + OAuth2); "
+        "default %(default)s",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
     if args.poll < 1:
@@ -189,5 +198,6 @@ def parse_args(argv: list[str] | None = None) -> DemoOptions:
         meter_port=args.meter_port,
         control_port=args.control_port,
         poll=args.poll,
+        openadr=args.openadr,
         verbose=args.verbose,
     )

@@ -65,7 +65,7 @@ async def run(options: DemoOptions) -> int:
         ) from err
     try:
         await control.start()
-        say(f"  VTN       {building.vtn.url}")
+        say(f"  VTN       {building.vtn.url} (OpenADR {options.openadr})")
         say(
             f"  BACnet    {options.devices} controllers from {options.base_ip}, {options.routed} "
             f"more on network {building.config.network} behind {options.router_ip}"

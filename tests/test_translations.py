@@ -105,7 +105,13 @@ def _keyword(call: ast.Call, name: str) -> ast.expr | None:
 
 
 # Which modules each flow's dialogs are in (the translations have a section per flow).
-_CONFIG_FLOW = ["config_flow.py", "config_flow_schemas.py", "validation.py"]
+_CONFIG_FLOW = [
+    "config_flow.py",
+    "config_flow_vtn.py",
+    "config_flow_schemas.py",
+    "validation.py",
+    "validation_vtn3.py",
+]
 _CONTROLLER_FLOW = [
     "config_flow_controller.py",
     "config_flow_discovery.py",
@@ -150,7 +156,10 @@ def _flow_reasons(modules: list[str]) -> tuple[set[str], set[str]]:
 
 def test_every_flow_module_is_checked() -> None:
     modules = {p.name for p in PACKAGE.glob("config_flow*.py")}
-    assert modules == {*_CONFIG_FLOW, *_CONTROLLER_FLOW, *_OPTIONS_FLOW} - {"validation.py"}
+    assert modules == {*_CONFIG_FLOW, *_CONTROLLER_FLOW, *_OPTIONS_FLOW} - {
+        "validation.py",
+        "validation_vtn3.py",
+    }
 
 
 def test_every_config_flow_error_and_abort_is_translated() -> None:

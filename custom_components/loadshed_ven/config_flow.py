@@ -18,8 +18,6 @@ import voluptuous as vol
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
     ConfigEntry,
-    ConfigEntryState,
-    ConfigFlow,
     ConfigFlowResult,
     ConfigSubentryData,
     ConfigSubentryFlow,
@@ -32,25 +30,22 @@ from . import settings, validation
 from .building_meter import read_energy_register
 from .config_flow_controller import ControllerSubentryFlow
 from .config_flow_options import PolicyOptionsFlow
+from .config_flow_vtn import VtnSteps
 from .const import (
     CONF_ACT_ON_TEST_EVENTS,
     CONF_BASELINE_MINUTES,
-    CONF_CERT,
     CONF_CHECK_REACHABLE,
     CONF_ENERGY_REGISTER,
     CONF_HOST,
-    CONF_KEY,
     CONF_MAX_KW,
     CONF_METER_ENTITY,
     CONF_METER_SOURCE,
     CONF_NORMAL_LEVEL,
-    CONF_PASSPHRASE,
     CONF_POINT_MODE,
     CONF_POINTS,
     CONF_SHED_LEVEL,
     CONF_VEN_NAME,
     CONF_VTN_OUTAGE_MINUTES,
-    CONF_VTN_URL,
     DEFAULT_BASELINE_MINUTES,
     DEFAULT_VTN_OUTAGE_MINUTES,
     DOMAIN,
@@ -72,7 +67,7 @@ async def _check_energy_register(meter: Mapping[str, Any]) -> None:
         raise FlowError(CONF_ENERGY_REGISTER, "energy_register_failed", placeholders) from None
 
 
-class LoadshedConfigFlow(ConfigFlow, domain=DOMAIN):
+class LoadshedConfigFlow(VtnSteps, domain=DOMAIN):
     """Set up or reconfigure one VEN.
 
     Version 2: VTN, BACnet interface and meter in ``data``, the policy in ``options``, one
@@ -127,75 +122,6 @@ class LoadshedConfigFlow(ConfigFlow, domain=DOMAIN):
             data_schema=self.add_suggested_values_to_schema(
                 schema, {**self._defaults(), **(user_input or {})}
             ),
-            errors=errors,
-            description_placeholders=placeholders,
-        )
-
-    # ---- step 1: the VTN -----------------------------------------------------------------
-
-    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """VTN URL, VEN identity and optional TLS material, checked by a real registration."""
-        errors: dict[str, str] = {}
-        placeholders: dict[str, str] = {}
-        if user_input is not None:
-            vtn = {k: v.strip() if isinstance(v, str) else v for k, v in user_input.items()}
-            try:
-                info = await validation.validate_vtn(self.hass, vtn)
-            except FlowError as err:
-                errors[err.field] = err.key
-                placeholders.update(err.placeholders)
-            else:
-                await self.async_set_unique_id(validation.unique_id(vtn))
-                if self.source == SOURCE_RECONFIGURE:
-                    self._abort_if_unique_id_mismatch(reason="wrong_vtn")
-                else:
-                    self._abort_if_unique_id_configured()
-                self._data.update(vtn)
-                self._data["ven_fingerprint"] = info.ven_fingerprint
-                return await self.async_step_bacnet()
-        return self._form("user", schemas.USER, errors, placeholders, user_input)
-
-    async def async_step_reconfigure(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Edit the VTN, the BACnet interface and the meter, starting from the VTN step."""
-        return await self.async_step_user(user_input)
-
-    # ---- reauthentication: a new client certificate --------------------------------------
-
-    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
-        """The VTN no longer accepts the VEN's client certificate: ask for a new one."""
-        return await self.async_step_reauth_confirm()
-
-    async def async_step_reauth_confirm(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """A new certificate and key, checked by a real registration with the VTN."""
-        entry = self._get_reauth_entry()
-        errors: dict[str, str] = {}
-        placeholders = {"vtn_url": str(entry.data.get(CONF_VTN_URL, ""))}
-        if user_input is not None:
-            material = {
-                CONF_CERT: str(user_input.get(CONF_CERT, "")).strip(),
-                CONF_KEY: str(user_input.get(CONF_KEY, "")).strip(),
-                CONF_PASSPHRASE: user_input.get(CONF_PASSPHRASE) or None,
-            }
-            vtn = {**entry.data, **material}
-            try:
-                await validation.validate_vtn(self.hass, vtn)
-            except FlowError as err:
-                errors[err.field] = err.key
-                placeholders.update(err.placeholders)
-            else:
-                data = {k: v for k, v in vtn.items() if v not in (None, "")}
-                self.hass.config_entries.async_update_entry(entry, data=data)
-                if entry.state is not ConfigEntryState.LOADED:
-                    # Not running, so no update listener: start it with the new certificate.
-                    self.hass.config_entries.async_schedule_reload(entry.entry_id)
-                return self.async_abort(reason="reauth_successful")
-        return self.async_show_form(
-            step_id="reauth_confirm",
-            data_schema=self.add_suggested_values_to_schema(schemas.REAUTH, user_input or {}),
             errors=errors,
             description_placeholders=placeholders,
         )

@@ -19,6 +19,8 @@ from .const import (
     CONF_CA,
     CONF_CERT,
     CONF_CHECK_REACHABLE,
+    CONF_CLIENT_ID,
+    CONF_CLIENT_SECRET,
     CONF_DATA_TYPE,
     CONF_DEVICE_INSTANCE,
     CONF_ENERGY_REGISTER,
@@ -36,13 +38,17 @@ from .const import (
     CONF_OBJECT_TYPE,
     CONF_PASSPHRASE,
     CONF_POINT_MODE,
+    CONF_POLL_INTERVAL,
     CONF_PORT,
     CONF_PRIORITY,
+    CONF_PROGRAM,
     CONF_REGISTER,
     CONF_REGISTER_TYPE,
     CONF_ROUTERS,
     CONF_SCALE,
+    CONF_SCOPE,
     CONF_SHED_LEVEL,
+    CONF_TOKEN_URL,
     CONF_UNIT_ID,
     CONF_VALUE,
     CONF_VEN_ID,
@@ -57,6 +63,7 @@ from .const import (
     DEFAULT_DEVICE_INSTANCE,
     DEFAULT_METER_INTERVAL,
     DEFAULT_MODBUS_PORT,
+    DEFAULT_POLL_INTERVAL,
     DEFAULT_PRIORITY,
     DEFAULT_REGISTER,
     DEFAULT_SEED_INSTANCE,
@@ -118,6 +125,20 @@ USER: Final = vol.Schema(
         vol.Optional(CONF_PASSPHRASE): _PASSWORD,
         vol.Optional(CONF_CA): _MULTILINE,
         vol.Optional(CONF_VTN_FINGERPRINT): _TEXT,
+    }
+)
+
+
+USER_3: Final = vol.Schema(
+    {
+        vol.Required(CONF_VTN_URL): _URL,
+        vol.Required(CONF_VEN_NAME): _TEXT,
+        vol.Required(CONF_CLIENT_ID): _TEXT,
+        vol.Required(CONF_CLIENT_SECRET): _PASSWORD,
+        vol.Optional(CONF_TOKEN_URL): _URL,
+        vol.Optional(CONF_SCOPE): _TEXT,
+        vol.Optional(CONF_PROGRAM): _TEXT,
+        vol.Required(CONF_POLL_INTERVAL, default=DEFAULT_POLL_INTERVAL): _number(1, 3600),
     }
 )
 
@@ -224,6 +245,13 @@ REAUTH: Final = vol.Schema(
         vol.Required(CONF_CERT): _MULTILINE,
         vol.Required(CONF_KEY): _MULTILINE,
         vol.Optional(CONF_PASSPHRASE): _PASSWORD,
+    }
+)
+
+REAUTH_3: Final = vol.Schema(
+    {
+        vol.Required(CONF_CLIENT_ID): _TEXT,
+        vol.Required(CONF_CLIENT_SECRET): _PASSWORD,
     }
 )
 

@@ -17,6 +17,17 @@ CONF_KEY: Final = "key"  # PEM text of its private key
 CONF_PASSPHRASE: Final = "passphrase"  # noqa: S105 - a config key, not a secret
 CONF_CA: Final = "ca"  # PEM text of the CA that signed the VTN's certificate
 CONF_VTN_FINGERPRINT: Final = "vtn_fingerprint"
+# OpenADR 3 (the VTN's base URL is CONF_VTN_URL, the VEN's name CONF_VEN_NAME)
+CONF_OPENADR_VERSION: Final = "openadr_version"
+CONF_TOKEN_URL: Final = "token_url"  # noqa: S105 - a config key, not a secret
+CONF_CLIENT_ID: Final = "client_id"
+CONF_CLIENT_SECRET: Final = "client_secret"  # noqa: S105 - a config key, not a secret
+CONF_SCOPE: Final = "scope"
+CONF_PROGRAM: Final = "program"  # a program's name or id; empty: every program offered
+CONF_POLL_INTERVAL: Final = "poll_interval"  # seconds between polls of a 3.x VTN
+OPENADR_2: Final = "2.0b"
+OPENADR_3: Final = "3"
+DEFAULT_POLL_INTERVAL: Final = 30  # seconds
 
 # BACnet step
 CONF_INTERFACE: Final = "interface"  # "192.168.1.5/24"

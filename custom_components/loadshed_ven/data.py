@@ -29,11 +29,11 @@ from .engine.points import OverridePoint
 from .engine.shed import ShedController
 from .engine.verification import ShedVerifier
 from .level_driver import LevelDriver
-from .openadr.ven import VenConnection
 from .operator_actions import OperatorActions
 from .override_ledger import OverrideLedger
 from .repair_issues import RepairIssues
 from .settings import EntrySettings
+from .ven_transport import VenTransport
 from .vtn_inbox import VtnInbox
 
 type LoadshedConfigEntry = ConfigEntry[LoadshedData]
@@ -107,7 +107,7 @@ class LoadshedData:
     vtn: VtnInbox
     actions: OperatorActions
     meter: BuildingMeter
-    ven: VenConnection
+    ven: VenTransport
     bus: BusEvents
     repairs: RepairIssues
     shape: EntryShape

@@ -16,9 +16,12 @@ from homeassistant.core import HomeAssistant
 from .const import (
     CONF_CA,
     CONF_CERT,
+    CONF_CLIENT_ID,
+    CONF_CLIENT_SECRET,
     CONF_HOST,
     CONF_KEY,
     CONF_PASSPHRASE,
+    CONF_TOKEN_URL,
     CONF_VEN_ID,
     CONF_VTN_FINGERPRINT,
     CONF_VTN_URL,
@@ -38,6 +41,9 @@ TO_REDACT: Final = {
     CONF_VEN_ID,
     CONF_VTN_FINGERPRINT,
     CONF_VTN_URL,
+    CONF_TOKEN_URL,
+    CONF_CLIENT_ID,
+    CONF_CLIENT_SECRET,
     CONF_HOST,
 }
 RECENT_EVENTS: Final = 20

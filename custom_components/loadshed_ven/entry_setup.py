@@ -30,7 +30,6 @@ from .engine.schedule import Schedule, StableOffset
 from .engine.shed import ShedController
 from .engine.verification import ShedVerifier
 from .level_driver import LevelDriver, release_window_option
-from .openadr.ven import VenConnection
 from .operator_actions import OperatorActions
 from .opt_outs import OptOutStore
 from .override_ledger import OverrideLedger
@@ -38,6 +37,7 @@ from .repair_issues import RepairIssues
 from .settings import EntrySettings
 from .switch import remove_stale, rename_controller_devices
 from .targeting import build_targeting, refresh_targeting
+from .ven_transport import create_transport
 from .vtn_inbox import VtnInbox
 
 # The longest one shed or release pass may take; what has not verified by then is retried.
@@ -118,14 +118,12 @@ async def _async_wire(
     await meter.async_start()
     try:
         files = await tls.async_write_entry_files(hass, entry.entry_id, entry.data)
-        ven = VenConnection(
-            settings.vtn.ven(files),
-            hass.async_add_executor_job,
-            on_event=vtn.handle_event,
-            on_event_ids=vtn.handle_event_ids,
-            on_connected=vtn.handle_connection,
-            on_cert_refused=vtn.handle_cert_refused,
-            meter_power=lambda: None if meter.latest_kw is None else meter.latest_kw * 1000.0,
+        ven = create_transport(
+            hass,
+            settings.vtn,
+            files,
+            vtn,
+            lambda: None if meter.latest_kw is None else meter.latest_kw * 1000.0,
         )
     except BaseException:
         await meter.async_shutdown()

@@ -24,8 +24,8 @@ from .coordinator import LoadshedCoordinator, Topic
 from .engine.overrides import FailureKind, PointState, PointStatus
 from .engine.shed import ShedController
 from .openadr.errors import VtnFingerprintMismatch
-from .openadr.ven import VenConnection
 from .override_ledger import OverrideLedger
+from .ven_transport import VenTransport
 from .vtn_inbox import VtnInbox
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ class RepairIssues:
         controller: ShedController,
         vtn: VtnInbox,
         coordinator: LoadshedCoordinator,
-        ven: VenConnection,
+        ven: VenTransport,
         ledger: OverrideLedger,
         outage_after: timedelta,
         vtn_url: str,

@@ -35,7 +35,6 @@ from .const import (
     CONF_MODBUS_PORT,
     CONF_NAME,
     CONF_NORMAL_LEVEL,
-    CONF_PASSPHRASE,
     CONF_POINTS,
     CONF_PORT,
     CONF_REGISTER,
@@ -44,11 +43,7 @@ from .const import (
     CONF_SCALE,
     CONF_SHED_LEVEL,
     CONF_UNIT_ID,
-    CONF_VEN_ID,
-    CONF_VEN_NAME,
-    CONF_VTN_FINGERPRINT,
     CONF_VTN_OUTAGE_MINUTES,
-    CONF_VTN_URL,
     CONF_WORD_ORDER,
     DEFAULT_BACNET_PORT,
     DEFAULT_BASELINE_MINUTES,
@@ -71,6 +66,7 @@ from .engine.shed import ShedPolicy
 from .modbus.meter import DEFAULT_MAX_KW, DataType, MeterConfig, RegisterType, WordOrder
 from .openadr.factory import VenSettings
 from .tls import TlsFiles
+from .vtn_settings import VtnSettings
 
 
 class SettingsError(ValueError):
@@ -148,41 +144,6 @@ class EntrySettings:
                 interval=meter_interval(data),
                 max_kw=meter_max_kw(data),
             ),
-        )
-
-
-@dataclass(frozen=True, kw_only=True)
-class VtnSettings:
-    """Which VTN this VEN registers with, and as whom (the PEM texts live in TLS files)."""
-
-    url: str
-    ven_name: str
-    ven_id: str | None
-    key_passphrase: str | None
-    vtn_fingerprint: str | None
-
-    @classmethod
-    def parse(cls, data: Mapping[str, Any]) -> Self:
-        """Parse the VTN step's fields."""
-        return cls(
-            url=vtn_url(data),
-            ven_name=str(data[CONF_VEN_NAME]).strip(),
-            ven_id=str(data.get(CONF_VEN_ID) or "").strip() or None,
-            key_passphrase=str(data.get(CONF_PASSPHRASE) or "") or None,
-            vtn_fingerprint=str(data.get(CONF_VTN_FINGERPRINT) or "").strip() or None,
-        )
-
-    def ven(self, files: TlsFiles) -> VenSettings:
-        """How the VEN reaches the VTN, with the TLS material at ``files``."""
-        return VenSettings(
-            vtn_url=self.url,
-            ven_name=self.ven_name,
-            ven_id=self.ven_id,
-            cert_file=files.cert_file,
-            key_file=files.key_file,
-            key_passphrase=self.key_passphrase,
-            ca_file=files.ca_file,
-            vtn_fingerprint=self.vtn_fingerprint,
         )
 
 
@@ -310,11 +271,6 @@ def policy(data: Mapping[str, Any]) -> ShedPolicy:
         shed_level=int(data.get(CONF_SHED_LEVEL, 1)),
         normal_level=int(data.get(CONF_NORMAL_LEVEL, 0)),
     )
-
-
-def vtn_url(data: Mapping[str, Any]) -> str:
-    """The VTN's URL as configured."""
-    return str(data[CONF_VTN_URL]).strip()
 
 
 def baseline_window(data: Mapping[str, Any]) -> timedelta:

@@ -5,8 +5,8 @@ opt; the level is then evaluated once per message by the :class:`LevelDriver`. A
 ``eiTarget`` reaches none of this VEN's points is accepted all the same (the opt is this VEN's
 as for any event) but sheds nothing; its bus events say which resources and how many points an
 event sheds. A client
-certificate the VTN refuses starts the entry's reauthentication, which a later successful
-registration makes moot (its flow is then aborted).
+certificate (2.0b) or client secret (3.x) the VTN refuses starts the entry's reauthentication,
+which a later successful connection makes moot (its flow is then aborted).
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ from .coordinator import LoadshedCoordinator, Topic
 from .engine.event_history import MANUAL_PREFIX, EventHistory
 from .engine.schedule import normalise_event_id, parse_event
 from .level_driver import LevelDriver
-from .openadr.ven import OptType, VtnClientCertRefused
+from .openadr.errors import VtnError
+from .openadr.ven import OptType
 from .targeting import reach_data, set_ven_id, warn_if_unreached
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ class VtnInbox:
         self.connected = False
         self._ever_connected = False
         self._closing = False
-        self._cert_refused = False  # since the last registration
+        self._auth_refused = False  # since the last registration or login
         # The id the VTN registered this VEN as (None until registered): venID targets.
         self.ven_id_source: Callable[[], str | None] | None = None
 
@@ -138,9 +139,9 @@ class VtnInbox:
             LOGGER.warning("VTN unreachable")  # not when the VEN is being stopped on purpose
         self._ever_connected |= connected
         self.connected = connected
-        if connected and self._cert_refused:
-            # Registered after all (the VTN was fixed): the new certificate is not needed.
-            self._cert_refused = False
+        if connected and self._auth_refused:
+            # Connected after all (the VTN was fixed): new credentials are not needed.
+            self._auth_refused = False
             flows = self._entry.async_get_active_flows(self._hass, {SOURCE_REAUTH})
             for flow in list(flows):
                 self._hass.config_entries.flow.async_abort(flow["flow_id"])
@@ -154,11 +155,14 @@ class VtnInbox:
         self._coordinator.push(Topic.STATE)
 
     @callback
-    def handle_cert_refused(self, err: VtnClientCertRefused) -> None:
-        """The VTN refused the VEN's client certificate: ask for a new one (reauthentication)."""
-        if not self._cert_refused and not self._closing:
+    def handle_auth_refused(self, err: VtnError) -> None:
+        """The VTN refused this VEN's certificate (2.0b) or client credentials (3.x).
+
+        New ones are asked for (reauthentication).
+        """
+        if not self._auth_refused and not self._closing:
             LOGGER.warning("%s Reauthentication started for %s", err, self._entry.title)
-        self._cert_refused = True
+        self._auth_refused = True
         if not self._closing:
             self._entry.async_start_reauth(self._hass)  # no-op while one is in progress
 

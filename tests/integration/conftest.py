@@ -13,8 +13,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from homeassistant.config_entries import ConfigEntryState
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState, ConfigFlowResult
 from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.loadshed_ven.const import DOMAIN
@@ -22,6 +23,7 @@ from custom_components.loadshed_ven.data import LoadshedData
 from sim.building import BuildingConfig, SimBuilding
 from sim.pki import SimTls
 from sim.vtn import SimVtn
+from sim.vtn3 import SimVtn3
 
 # A loopback /16 of its own per test process, so concurrent runs never share a controller.
 _NET = f"127.{100 + os.getpid() % 100}"
@@ -34,6 +36,9 @@ ALL_DEVICES = [*IP_DEVICES, ROUTED_DEVICE]
 SETPOINT = "analog-value,302"
 SHED_ENABLE = "binary-value,1"
 VEN_NAME = "test-ven"
+# The 3.x VTN knows this VEN by VEN_NAME under these client credentials.
+TEST_CLIENT_ID = "test-ven-client"
+TEST_CLIENT_SECRET = "test-ven-secret"
 
 
 async def wait_for(
@@ -48,11 +53,22 @@ async def wait_for(
         pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
+OPENADR_VERSIONS = pytest.mark.parametrize("openadr", ["2.0b", "3"], indirect=True)
+"""Runs a test against both VTNs: a 2.0b one (openleadr) and a 3.x one (REST + OAuth2)."""
+
+
 @pytest.fixture
-async def building(socket_enabled: None) -> AsyncIterator[SimBuilding]:
+def openadr(request: pytest.FixtureRequest) -> str:
+    """The OpenADR version of the building's VTN: 2.0b unless a test asks for both."""
+    return str(getattr(request, "param", "2.0b"))
+
+
+@pytest.fixture
+async def building(socket_enabled: None, openadr: str) -> AsyncIterator[SimBuilding]:
     """A running simulated building."""
     sim = SimBuilding(
         BuildingConfig(
+            openadr=openadr,
             devices=len(IP_DEVICES),
             routed_devices=1,
             base_ip=BASE_IP,
@@ -63,6 +79,8 @@ async def building(socket_enabled: None) -> AsyncIterator[SimBuilding]:
             poll_interval=timedelta(seconds=1),
         )
     )
+    if isinstance(sim.vtn, SimVtn3):
+        sim.vtn.add_client(TEST_CLIENT_ID, TEST_CLIENT_SECRET, VEN_NAME)
     await sim.start()
     yield sim
     await sim.stop()
@@ -94,11 +112,26 @@ def point_dicts() -> list[dict[str, Any]]:
     return points
 
 
+def vtn_data(building: SimBuilding) -> dict[str, Any]:
+    """The VTN part of the entry's data, for the building's 2.0b or 3.x VTN."""
+    vtn = building.vtn
+    if isinstance(vtn, SimVtn3):
+        return {
+            "openadr_version": "3",
+            "vtn_url": vtn.url,
+            "ven_name": VEN_NAME,
+            "client_id": TEST_CLIENT_ID,
+            "client_secret": TEST_CLIENT_SECRET,
+            "token_url": vtn.token_url,
+            "poll_interval": 1,
+        }
+    return {"vtn_url": vtn.url, "ven_name": VEN_NAME}
+
+
 def entry_data(building: SimBuilding) -> dict[str, Any]:
     """Config entry data as the config flow stores it, pointing at ``building``."""
     return {
-        "vtn_url": building.vtn.url,
-        "ven_name": VEN_NAME,
+        **vtn_data(building),
         "interface": "127.0.0.1/32",
         "port": 0,  # ephemeral: a client on 47808 would answer itself on loopback
         "device_instance": 3990001,
@@ -264,3 +297,11 @@ def tls_entry(
     return MockConfigEntry(
         domain=DOMAIN, title=VEN_NAME, data=data, unique_id=f"{vtn.url.lower()}|{VEN_NAME}"
     )
+
+
+async def start_vtn_flow(hass: HomeAssistant, step: str = "openadr2") -> ConfigFlowResult:
+    """A new entry's config flow, past the version menu: the form of ``step``."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["openadr2", "openadr3"]
+    return await hass.config_entries.flow.async_configure(result["flow_id"], {"next_step_id": step})

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -19,7 +19,7 @@ from sim.pki import generate_pki
 from sim.vtn import SimVtn
 from tests.tls_helpers import ignore_failed_handshakes
 
-from .conftest import IP_DEVICES, NETWORK, ROUTED_DEVICE, ROUTER_IP, VEN_NAME
+from .conftest import IP_DEVICES, NETWORK, ROUTED_DEVICE, ROUTER_IP, VEN_NAME, start_vtn_flow
 
 BULK = "\n".join(
     [
@@ -76,9 +76,9 @@ def _meter_input(building: SimBuilding, **extra: Any) -> dict[str, Any]:
 
 
 async def _to_bacnet(hass: HomeAssistant, building: SimBuilding) -> str:
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await start_vtn_flow(hass)
     assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "user"
+    assert result["step_id"] == "openadr2"
     result = await hass.config_entries.flow.async_configure(result["flow_id"], _vtn_input(building))
     assert result["step_id"] == "bacnet", result.get("errors")
     return str(result["flow_id"])
@@ -190,7 +190,7 @@ async def test_meter_from_a_home_assistant_sensor(
 
 
 async def test_vtn_errors_then_recovery(hass: HomeAssistant, building: SimBuilding) -> None:
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await start_vtn_flow(hass)
     flow_id = result["flow_id"]
 
     result = await hass.config_entries.flow.async_configure(
@@ -273,7 +273,7 @@ async def test_second_entry_for_the_same_ven_aborts(
     MockConfigEntry(
         domain=DOMAIN, unique_id=f"{building.vtn.url.lower()}|{VEN_NAME}", data={}
     ).add_to_hass(hass)
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await start_vtn_flow(hass)
     result = await hass.config_entries.flow.async_configure(result["flow_id"], _vtn_input(building))
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
@@ -285,7 +285,7 @@ async def test_reconfigure_edits_vtn_bacnet_and_meter_only(
     subentries = dict(init_integration.subentries)
     options = dict(init_integration.options)
     result = await init_integration.start_reconfigure_flow(hass)
-    assert result["step_id"] == "user"
+    assert result["step_id"] == "openadr2"
     flow_id = result["flow_id"]
     result = await hass.config_entries.flow.async_configure(flow_id, _vtn_input(building))
     assert result["step_id"] == "bacnet"
@@ -340,7 +340,7 @@ async def test_tls_vtn_shows_the_ven_fingerprint(
             "key": pki.ven_key.read_text(),
             "ca": pki.ca_cert.read_text(),
         }
-        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+        result = await start_vtn_flow(hass)
         flow_id = result["flow_id"]
         result = await hass.config_entries.flow.async_configure(flow_id, {**tls_input, "ca": ""})
         assert result["errors"] == {"ca": "ca_required"}
@@ -369,7 +369,7 @@ async def test_second_entry_on_a_shared_stack_must_use_the_same_identity(
     vtn = SimVtn()
     await vtn.start()
     try:
-        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+        result = await start_vtn_flow(hass)
         flow_id = result["flow_id"]
         result = await hass.config_entries.flow.async_configure(
             flow_id, {"vtn_url": vtn.url, "ven_name": "second-building"}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeassistant.config_entries import SOURCE_USER
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.translation import async_get_translations
@@ -12,7 +11,7 @@ from homeassistant.helpers.translation import async_get_translations
 from custom_components.loadshed_ven.const import DOMAIN
 from sim.building import SimBuilding
 
-from .conftest import VEN_NAME
+from .conftest import VEN_NAME, start_vtn_flow
 
 
 async def _shown_text(hass: HomeAssistant, result: Any) -> str:
@@ -27,11 +26,11 @@ async def test_second_flow_for_the_same_vtn_aborts_translated(
     hass: HomeAssistant, building: SimBuilding
 ) -> None:
     vtn = {"vtn_url": building.vtn.url, "ven_name": VEN_NAME}
-    first = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    first = await start_vtn_flow(hass)
     first = await hass.config_entries.flow.async_configure(first["flow_id"], vtn)
     assert first["step_id"] == "bacnet", first.get("errors")
 
-    second = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    second = await start_vtn_flow(hass)
     second = await hass.config_entries.flow.async_configure(second["flow_id"], vtn)
     assert second["reason"] == "already_in_progress"
     assert await _shown_text(hass, second) == (

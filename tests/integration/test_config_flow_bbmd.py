@@ -17,7 +17,7 @@ from custom_components.loadshed_ven.const import DOMAIN
 from sim.building import SimBuilding
 from sim.vtn import SimVtn
 
-from .conftest import BASE_IP
+from .conftest import BASE_IP, start_vtn_flow
 from .test_config_flow import BULK, _bacnet_input, _finish, _meter_input, _to_bacnet, _vtn_input
 
 _NET = BASE_IP.rsplit(".", 2)[0]
@@ -158,7 +158,7 @@ async def test_a_shared_stack_must_use_the_same_bbmd(
     vtn = SimVtn()
     await vtn.start()
     try:
-        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": "user"})
+        result = await start_vtn_flow(hass)
         flow_id = result["flow_id"]
         result = await hass.config_entries.flow.async_configure(
             flow_id, {"vtn_url": vtn.url, "ven_name": "second-building"}

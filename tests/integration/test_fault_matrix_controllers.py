@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -45,6 +45,7 @@ from .conftest import (
     setpoints,
     slot,
     start_entry,
+    start_vtn_flow,
     wait_for,
 )
 from .fault_helpers import entity_of, nothing_of_ours_left, shed_verified, stuck_issue
@@ -293,7 +294,7 @@ async def test_fault_11_bacnet_port_taken_gives_a_clear_error_and_a_retry(
         data={**entry_data(building), "interface": f"{address}/32", "port": 47808},
         unique_id=f"{building.vtn.url.lower()}|{VEN_NAME}",
     )
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await start_vtn_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"vtn_url": building.vtn.url, "ven_name": VEN_NAME}
     )

@@ -34,6 +34,7 @@ from sim.building import SimBuilding
 
 from .conftest import (
     IP_DEVICES,
+    OPENADR_VERSIONS,
     RELEASED,
     SETPOINT,
     SHED,
@@ -57,6 +58,7 @@ from .fault_helpers import (
 )
 
 
+@OPENADR_VERSIONS
 @pytest.mark.usefixtures("quick_recovery")
 async def test_fault_01_restart_mid_event_event_ends_while_down(
     hass: HomeAssistant,
@@ -90,6 +92,7 @@ async def test_fault_01_restart_mid_event_event_ends_while_down(
     assert not data.shedding
 
 
+@OPENADR_VERSIONS
 @pytest.mark.usefixtures("quick_recovery")
 async def test_fault_02_runtime_dies_without_unload_then_starts_after_the_event(
     hass: HomeAssistant,

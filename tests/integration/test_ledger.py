@@ -25,6 +25,7 @@ from sim.building import SimBuilding
 from .conftest import (
     ALL_DEVICES,
     IP_DEVICES,
+    OPENADR_VERSIONS,
     SETPOINT,
     SHED_ENABLE,
     ledger_records,
@@ -78,6 +79,7 @@ def _point(address: str, obj: str, priority: int, value: PointValue) -> Override
     )
 
 
+@OPENADR_VERSIONS
 async def test_restart_mid_event_releases_when_the_event_ended_meanwhile(
     hass: HomeAssistant,
     hass_storage: dict[str, Any],

@@ -16,7 +16,15 @@ from custom_components.loadshed_ven import opt_outs
 from custom_components.loadshed_ven.data import LoadshedData
 from sim.building import SimBuilding
 
-from .conftest import IP_DEVICES, ROUTED_DEVICE, SETPOINT, VEN_NAME, slot, wait_for
+from .conftest import (
+    IP_DEVICES,
+    OPENADR_VERSIONS,
+    ROUTED_DEVICE,
+    SETPOINT,
+    VEN_NAME,
+    slot,
+    wait_for,
+)
 from .test_platforms import entity_id, state_of
 
 
@@ -29,6 +37,7 @@ def _opts(building: SimBuilding, event_id: str) -> list[str]:
     return [o.opt_type for o in building.vtn.opts if o.event_id == event_id and o.ven_id == ven_id]
 
 
+@OPENADR_VERSIONS
 async def test_opt_out_and_back_in_from_the_switch(
     hass: HomeAssistant, building: SimBuilding, init_integration: MockConfigEntry
 ) -> None:
@@ -124,6 +133,7 @@ async def test_old_and_unreadable_opt_outs_are_dropped(
     assert list(hass_storage[opt_outs.storage_key("entry")]["data"]["events"]) == ["new"]
 
 
+@OPENADR_VERSIONS
 async def test_implied_cancel_shows_the_event_cancelled(
     hass: HomeAssistant, building: SimBuilding, init_integration: MockConfigEntry
 ) -> None:

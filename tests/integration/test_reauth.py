@@ -91,10 +91,10 @@ async def test_registering_after_all_aborts_the_reauth_flow(
         await hass.async_block_till_done()
         data: LoadshedData = entry.runtime_data
         await wait_for(lambda: data.connected, what="VEN registered")
-        data.vtn.handle_cert_refused(VtnClientCertRefused("The VTN refused it."))
+        data.vtn.handle_auth_refused(VtnClientCertRefused("The VTN refused it."))
         await hass.async_block_till_done()
         assert len(_reauth_flows(hass, entry)) == 1
-        data.vtn.handle_cert_refused(VtnClientCertRefused("The VTN refused it."))
+        data.vtn.handle_auth_refused(VtnClientCertRefused("The VTN refused it."))
         await hass.async_block_till_done()
         assert len(_reauth_flows(hass, entry)) == 1  # one flow, however many refusals
         issues = ir.async_get(hass)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import Event, HomeAssistant
+from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.loadshed_ven.data import LoadshedData
@@ -20,11 +21,38 @@ from sim.building import SimBuilding
 from .conftest import (
     ALL_DEVICES,
     IP_DEVICES,
+    OPENADR_VERSIONS,
     SETPOINT,
     SHED_ENABLE,
     VEN_NAME,
     slot,
     wait_for,
+)
+
+# The entities of the test building's entry (5 points), whichever VTN version it uses.
+EXPECTED_ENTITIES = sorted(
+    [
+        *(("binary_sensor", key) for key in ("shed_active", "vtn_connected")),
+        *(("button", key) for key in ("opt_out", "release_all", "shed_now")),
+        ("event", "activity"),
+        *(
+            ("sensor", key)
+            for key in (
+                "adr_level",
+                "energy_avoided",
+                "event_end",
+                "event_id",
+                "event_start",
+                "event_status",
+                "grid_energy",
+                "kw_saved",
+                "meter_power",
+                "peak_after_release",
+            )
+        ),
+        *[("switch", "override")] * 5,
+        ("switch", "participation"),
+    ]
 )
 
 
@@ -36,6 +64,7 @@ def _ven_id(building: SimBuilding) -> str:
     return building.vtn.ven_id_for(VEN_NAME)
 
 
+@OPENADR_VERSIONS
 async def test_level_1_event_holds_every_point_then_ends_on_time(
     hass: HomeAssistant, building: SimBuilding, init_integration: MockConfigEntry
 ) -> None:
@@ -61,6 +90,7 @@ async def test_level_1_event_holds_every_point_then_ends_on_time(
     assert opts[0].opt_type == "optIn"
 
 
+@OPENADR_VERSIONS
 async def test_cancel_releases(building: SimBuilding, init_integration: MockConfigEntry) -> None:
     event_id = building.vtn.add_event(level=1, duration=timedelta(minutes=30))
     await wait_for(lambda: _setpoints(building) == [78.0] * 4, what="shed")
@@ -68,6 +98,7 @@ async def test_cancel_releases(building: SimBuilding, init_integration: MockConf
     await wait_for(lambda: _setpoints(building) == [None] * 4, what="release after cancel")
 
 
+@OPENADR_VERSIONS
 async def test_modify_to_level_2_rewrites_values(
     building: SimBuilding, init_integration: MockConfigEntry
 ) -> None:
@@ -77,6 +108,7 @@ async def test_modify_to_level_2_rewrites_values(
     await wait_for(lambda: _setpoints(building) == [80.0] * 4, what="level 2")
 
 
+@OPENADR_VERSIONS
 async def test_implied_cancel_releases(
     building: SimBuilding, init_integration: MockConfigEntry
 ) -> None:
@@ -86,6 +118,7 @@ async def test_implied_cancel_releases(
     await wait_for(lambda: _setpoints(building) == [None] * 4, what="release after removal")
 
 
+@OPENADR_VERSIONS
 async def test_event_starting_later_waits_for_its_start(
     building: SimBuilding, init_integration: MockConfigEntry
 ) -> None:
@@ -139,6 +172,7 @@ async def test_dead_meter_sends_no_made_up_values(
     assert building.vtn.reports[seen:] == []
 
 
+@OPENADR_VERSIONS
 async def test_release_all_mid_event(
     building: SimBuilding, init_integration: MockConfigEntry
 ) -> None:
@@ -151,6 +185,7 @@ async def test_release_all_mid_event(
     assert slot(building, IP_DEVICES[0], SHED_ENABLE, 12) is None
 
 
+@OPENADR_VERSIONS
 async def test_unload_releases_and_leaves_nothing_running(
     hass: HomeAssistant,
     building: SimBuilding,
@@ -168,6 +203,7 @@ async def test_unload_releases_and_leaves_nothing_running(
     # verify_cleanup (autouse) fails the test on any task, timer or thread left behind.
 
 
+@OPENADR_VERSIONS
 async def test_home_assistant_stopping_releases_everything(
     hass: HomeAssistant, building: SimBuilding, init_integration: MockConfigEntry
 ) -> None:
@@ -193,3 +229,14 @@ async def test_release_all_ends_a_manual_shed(
     assert not data.shedding
     assert data.level == 0
     await wait_for(lambda: bool(ended), what="shed_ended")
+
+
+@OPENADR_VERSIONS
+async def test_either_vtn_version_gives_the_same_entities(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """Operators see the same entities, states and dashboard whichever VTN the entry uses."""
+    registry = er.async_get(hass)
+    entries = er.async_entries_for_config_entry(registry, init_integration.entry_id)
+    keys = sorted((e.domain, e.translation_key or "") for e in entries)
+    assert keys == EXPECTED_ENTITIES, keys
