@@ -90,11 +90,38 @@ def to_engine_event(event: object, ven_name: str, previous_mod: int | None) -> d
     return {REFUSED_KEY: reason, "event_descriptor": {"event_id": event_id}}
 
 
+class AmbiguousObject:
+    """Stands for a JSON object that names a key twice.
+
+    Readers disagree on which value counts (Python keeps the last, others the first), so the
+    object means nothing for sure: whatever holds it fails its type checks and is refused on its
+    own (an event with such a payload is refused, the rest of the listing is used).
+    """
+
+    __slots__ = ("keys",)
+
+    def __init__(self, keys: list[str]) -> None:
+        self.keys = keys
+
+    def __repr__(self) -> str:
+        return f"<an object naming {', '.join(map(repr, self.keys[:3]))} twice>"
+
+
+def _not_object(what: str, value: object) -> _RefusedError:
+    """Why ``value`` (where an object belongs) is refused, naming a repeated key if that is it."""
+    if isinstance(value, AmbiguousObject):
+        return _RefusedError(
+            f"{what} names {', '.join(map(repr, value.keys[:3]))} twice "
+            "(JSON readers disagree on which value counts)"
+        )
+    return _RefusedError(f"{what} is not a JSON object")
+
+
 def _translate(
     event: object, event_id: str | None, ven_name: str, previous_mod: int | None
 ) -> dict[str, Any]:
     if not isinstance(event, Mapping):
-        raise _RefusedError("the event is not a JSON object")
+        raise _not_object("the event", event)
     if event_id is None:
         raise _RefusedError(
             f"the event id {_show(event.get('id'))} is not text of 1 to {MAX_ID_CHARS} characters"
@@ -151,7 +178,7 @@ def _signals(
     end: datetime | None = None
     for n, interval in enumerate(raw, 1):
         if not isinstance(interval, Mapping):
-            raise _RefusedError(f"interval {n} is not a JSON object")
+            raise _not_object(f"interval {n}", interval)
         own = _mapping(interval.get("intervalPeriod"), f"interval {n}'s intervalPeriod")
         own_start = own.get("start") if own else None
         begin = cursor if own_start is None else _time(own_start, f"interval {n} start")
@@ -192,7 +219,7 @@ def _payloads(raw: object, n: int) -> list[tuple[str, object]]:
     found: list[tuple[str, object]] = []
     for payload in raw:
         if not isinstance(payload, Mapping):
-            raise _RefusedError(f"interval {n} has a payload that is not a JSON object")
+            raise _not_object(f"a payload of interval {n}", payload)
         kind = payload.get("type")
         if not isinstance(kind, str) or not kind.strip() or len(kind) > _MAX_TEXT:
             raise _RefusedError(f"interval {n} has a payload type {_show(kind)} that is unreadable")
@@ -303,6 +330,8 @@ def _is_cancel(period: Mapping[str, Any] | None) -> bool:
 def _mapping(value: object, what: str) -> Mapping[str, Any] | None:
     if value is None:
         return None
+    if isinstance(value, AmbiguousObject):
+        raise _not_object(what, value)
     if not isinstance(value, Mapping):
         raise _RefusedError(f"{what} {_show(value)} is not a JSON object")
     return value

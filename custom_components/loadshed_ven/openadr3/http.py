@@ -28,7 +28,7 @@ from ..openadr.errors import (
 )
 from ..openadr.factory import RunBlocking
 from .errors import VtnCredentialsRefused, VtnForbidden, VtnProgramNotFound
-from .events import event_id_of
+from .events import AmbiguousObject, event_id_of
 
 if TYPE_CHECKING:
     from .auth import TokenSource
@@ -54,10 +54,31 @@ def _parse_int(text: str) -> int | float:
 _CONSTANTS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any] | AmbiguousObject:
+    found = dict(pairs)
+    if len(found) == len(pairs):
+        return found
+    seen: set[str] = set()
+    repeated: list[str] = []
+    for key, _value in pairs:
+        if key in seen:
+            repeated.append(key)
+        seen.add(key)
+    return AmbiguousObject(repeated)
+
+
 def decode_json(body: bytes) -> Any:
-    """Decode a JSON body (UTF-8/16/32); raise :class:`VtnUnknownError` when it is not JSON."""
+    """Decode a JSON body (UTF-8/16/32); raise :class:`VtnUnknownError` when it is not JSON.
+
+    An object that names a key twice decodes as an :class:`AmbiguousObject`.
+    """
     try:
-        return json.loads(body, parse_int=_parse_int, parse_constant=_CONSTANTS.__getitem__)
+        return json.loads(
+            body,
+            parse_int=_parse_int,
+            parse_constant=_CONSTANTS.__getitem__,
+            object_pairs_hook=_object,
+        )
     except (ValueError, RecursionError) as err:  # JSONDecodeError and UnicodeDecodeError too
         reason = "it nests too deeply" if isinstance(err, RecursionError) else str(err)[:80]
         raise VtnUnknownError(f"The VTN's answer is not usable JSON: {reason}.") from err
