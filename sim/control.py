@@ -13,6 +13,7 @@ Routes (JSON in, JSON out):
     POST   /events/{id}/cancel             cancel (status cancelled, modification number + 1)
     DELETE /events/{id}                    remove silently (the VEN sees an implied cancel)
     GET    /reports, GET /opts             what the VTN received
+    GET    /statuses                       status reports received (TELEMETRY_STATUS, 3.x status)
     POST   /vens/{ven_id}/reregister       ask a VEN to register again (3.x: revoke its tokens)
     GET    /devices/{address}              a controller's objects and priority arrays
     POST   /devices/{address}              fault injection {offline, latency, deny_writes,
@@ -169,6 +170,10 @@ def build_app(building: SimBuilding) -> web.Application:
     @routes.get("/reports")
     async def reports(_: web.Request) -> web.Response:
         return _reply(list(vtn.reports))
+
+    @routes.get("/statuses")
+    async def statuses(_: web.Request) -> web.Response:
+        return _reply(list(vtn.statuses))
 
     @routes.get("/opts")
     async def opts(_: web.Request) -> web.Response:

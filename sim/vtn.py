@@ -1,8 +1,9 @@
 """A simulated OpenADR 2.0b VTN on loopback, built on openleadr's ``OpenADRServer``.
 
 It accepts any VEN, sends SIMPLE level events (add, modify, cancel, silently remove), records
-every opt response and every TELEMETRY_USAGE value, and can ask a VEN to re-register. With a
-:class:`SimTls` it serves HTTPS, requires a client certificate from the CA and signs its messages.
+every opt response, every TELEMETRY_USAGE value and every TELEMETRY_STATUS, and can ask a VEN to
+re-register. With a :class:`SimTls` it serves HTTPS, requires a client certificate from the CA
+and signs its messages.
 
 Field behaviour on request: ``keep_listed`` keeps cancelled and completed events in every
 distribution for that long (as production VTNs do), ``distribute_every_poll`` answers every
@@ -38,8 +39,18 @@ from sim.pki import SimTls
 from sim.vtn_events import OptRecord, ReportRecord, SimEvent, VenRecord, to_json, whole_seconds
 from sim.vtn_hooks import Message, ServiceHooks
 from sim.vtn_raw import RawBody, RawServing
+from sim.vtn_records import StatusRecord
 
-__all__ = ["OptRecord", "RawBody", "ReportRecord", "SimTls", "SimVtn", "VenRecord", "to_json"]
+__all__ = [
+    "OptRecord",
+    "RawBody",
+    "ReportRecord",
+    "SimTls",
+    "SimVtn",
+    "StatusRecord",
+    "VenRecord",
+    "to_json",
+]
 
 _LOGGER = logging.getLogger(__name__)
 PATH_PREFIX = "/OpenADR2/Simple/2.0b"
@@ -84,6 +95,7 @@ class SimVtn(ServiceHooks, RawServing):
         self.distribute_every_poll = distribute_every_poll
         self.digit_ids = digit_ids
         self.reports: list[ReportRecord] = []
+        self.statuses: list[StatusRecord] = []
         self.opts: list[OptRecord] = []
         self._port = port
         self._vens: dict[str, VenRecord] = {}
@@ -162,8 +174,8 @@ class SimVtn(ServiceHooks, RawServing):
 
         Wrapped: oadrPoll (re-registration requests, empty distribute after a removal),
         oadrRequestEvent (no second delivery of the same list), oadrCreatedEvent (record every
-        opt, drop replies to superseded modifications). EiOpt is routed here because
-        openleadr's server leaves it out.
+        opt, drop replies to superseded modifications), oadrUpdateReport (statuses). EiOpt is
+        routed here because openleadr's server leaves it out.
         """
         tls = self.tls
         saved = {
@@ -213,6 +225,10 @@ class SimVtn(ServiceHooks, RawServing):
             self._on_request_event, events.handlers["oadrRequestEvent"]
         )
         poll.handlers["oadrPoll"] = partial(self._on_poll, poll.handlers["oadrPoll"])
+        report = server.services["report_service"]
+        report.handlers["oadrUpdateReport"] = partial(
+            self._on_update_report, report.handlers["oadrUpdateReport"]
+        )
         opt_service.handlers["oadrCreateOpt"] = self._on_create_opt
         opt_service.handlers["oadrCancelOpt"] = self._on_cancel_opt
         return server

@@ -10,7 +10,8 @@ Field behaviour, settable while running: ``auth_mode`` "401" refuses every reque
 too), "403" refuses every resource; ``token_lifetime`` short forces refreshes (an expired token
 gets 401); ``malformed`` makes ``GET /events`` answer invalid JSON ("json"), a JSON object
 ("object") or a 20 MB body ("huge"); ``cancel_style = "zero"`` cancels the User Guide's way;
-``target_format = "3.0.1"`` sends targets as valuesMaps; ``page_limit`` caps a page silently.
+``target_format = "3.0.1"`` sends targets as valuesMaps; ``page_limit`` caps a page silently;
+:meth:`SimVtn3.serve_raw` answers the next event listings with exact bytes (a hostile VTN).
 Malformed reports get 400 with a problem body, so a VEN bug shows up in tests.
 """
 
@@ -25,6 +26,7 @@ import secrets
 import socket
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -34,7 +36,7 @@ from aiohttp import BasicAuth, web
 
 from sim.vtn3_events import DEFAULT_REPORT_DESCRIPTORS, EventStore3, RequestError, parse_report
 from sim.vtn_event_model import SimEvent, whole_seconds
-from sim.vtn_records import OptRecord, ReportRecord, VenRecord, iso
+from sim.vtn_records import OptRecord, ReportRecord, StatusRecord, VenRecord, iso
 
 __all__ = ["DEFAULT_CLIENT_ID", "DEFAULT_CLIENT_SECRET", "DEFAULT_VEN_NAME", "SimVtn3"]
 
@@ -103,9 +105,11 @@ class SimVtn3(EventStore3):
         self.token_lifetime = 3600
         self.tokens_issued = 0
         self.malformed: str | None = None
+        self._raw: deque[tuple[bytes, str]] = deque()  # (body, content type) per listing
         self.requests: list[tuple[str, str]] = []
         self.reports: list[ReportRecord] = []
         self.opts: list[OptRecord] = []
+        self.statuses: list[StatusRecord] = []
         self.received_reports: list[dict[str, Any]] = []
         self._clients = {
             cid: _Client(secret, name)
@@ -217,6 +221,19 @@ class SimVtn3(EventStore3):
                 self._tokens.pop(token, None)
             client.live.clear()
 
+    def serve_raw(
+        self, body: bytes, times: int = 1, content_type: str = "application/json"
+    ) -> None:
+        """Answer the next ``times`` event listings (any client) with exactly ``body``, HTTP 200."""
+        if times < 1:
+            raise ValueError("times must be >= 1")
+        self._raw.extend((bytes(body), content_type) for _ in range(times))
+
+    @property
+    def raw_pending(self) -> int:
+        """How many bodies queued by :meth:`serve_raw` still wait for a listing."""
+        return len(self._raw)
+
     # ----------------------------------------------------------------------- app
 
     def _build_app(self) -> web.Application:
@@ -296,6 +313,9 @@ class SimVtn3(EventStore3):
         return web.json_response(self._page(request, [program]))
 
     async def _list_events(self, request: web.Request) -> web.StreamResponse:
+        if self._raw:  # before the listing: a raw answer delivers no event
+            body, content_type = self._raw.popleft()
+            return web.Response(body=body, headers={"Content-Type": content_type})
         client_id = request["client_id"]
         names = (self._clients[client_id].ven_name, client_id)
         listed = self.listing(names, request.query.get("programID"))
@@ -335,12 +355,13 @@ class SimVtn3(EventStore3):
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise RequestError(f"body is not JSON: {err}") from None
         ven_name = self._clients[request["client_id"]].ven_name
-        reports, opts = parse_report(
+        reports, opts, statuses = parse_report(
             body, program_id=self.program_id, event_ids=self._events, ven_name=ven_name
         )
         self.received_reports.append(body)
         self.reports.extend(reports)
         self.opts.extend(opts)
+        self.statuses.extend(statuses)
         for opt in opts:
             if (event := self._events.get(opt.event_id or "")) is not None:
                 event.opts[ven_name] = opt.opt_type

@@ -16,7 +16,7 @@ from typing import Any
 
 from sim.vtn_event_model import SimEvent
 from sim.vtn_events import digit_event_id
-from sim.vtn_records import OptRecord, ReportRecord, iso
+from sim.vtn_records import OptRecord, ReportRecord, StatusRecord, iso
 
 __all__ = [
     "ZERO_START",
@@ -263,12 +263,13 @@ class RequestError(ValueError):
 
 def parse_report(
     body: object, *, program_id: str, event_ids: Collection[str], ven_name: str
-) -> tuple[list[ReportRecord], list[OptRecord]]:
+) -> tuple[list[ReportRecord], list[OptRecord], list[StatusRecord]]:
     """Check a report as a strict VTN does and turn its values into records.
 
     Every value becomes a :class:`ReportRecord`; OPERATING_STATE values become opts instead
-    (``*_OPTED_OUT`` is an opt-out, anything else an opt-in). Both are credited to ``ven_name``,
-    the name of the client that sent the report.
+    (``*_OPTED_OUT`` is an opt-out, anything else an opt-in), except in a report named
+    ``status``, whose intervals (OPERATING_STATE and SIMPLE_LEVEL) become :class:`StatusRecord`
+    s. All are credited to ``ven_name``, the name of the client that sent the report.
     """
     body = _check_header(body, program_id, event_ids)
     units = {
@@ -278,6 +279,8 @@ def parse_report(
     }
     reports: list[ReportRecord] = []
     opts: list[OptRecord] = []
+    statuses: list[StatusRecord] = []
+    is_status = body.get("reportName") == "status"
     now = datetime.now(UTC)
     for resource in body["resources"]:
         name = resource.get("resourceName") if isinstance(resource, dict) else None
@@ -286,6 +289,9 @@ def parse_report(
             raise RequestError("each resource needs a resourceName and a list of intervals")
         for interval in intervals:
             start = _start(interval, resource)
+            if is_status:
+                statuses.append(_status(ven_name, name, start, dict(_values(interval))))
+                continue
             for kind, value in _values(interval):
                 if kind == "OPERATING_STATE":
                     opt = "optOut" if value.endswith("_OPTED_OUT") else "optIn"
@@ -293,7 +299,22 @@ def parse_report(
                 else:
                     unit = units.get(kind)
                     reports.append(ReportRecord(ven_name, name, kind, unit, start, value))
-    return reports, opts
+    return reports, opts, statuses
+
+
+def _status(ven_name: str, resource: str, start: datetime, values: dict[str, Any]) -> StatusRecord:
+    state = values.get("OPERATING_STATE")
+    if not isinstance(state, str):
+        raise RequestError("a status report needs an OPERATING_STATE value")
+    level = values.get("SIMPLE_LEVEL")
+    return StatusRecord(
+        ven_name,
+        resource,
+        start,
+        online=state != "SGD_ERROR_CONDITION",
+        manual_override=state.endswith("_OPTED_OUT"),
+        level=None if level is None else int(level),
+    )
 
 
 def _check_header(body: object, program_id: str, event_ids: Collection[str]) -> dict[str, Any]:

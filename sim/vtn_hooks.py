@@ -1,8 +1,10 @@
 """How the simulated VTN (``sim.vtn.SimVtn``) answers a VEN beyond openleadr's defaults.
 
-Report registration and values are recorded; oadrPoll, oadrRequestEvent and oadrCreatedEvent
-are wrapped around openleadr's own handlers (re-registration requests, kept-listed events, no
-second delivery of the same list, opt responses recorded); EiOpt is answered here because
+Report registration and values are recorded (TELEMETRY_USAGE values, and TELEMETRY_STATUS
+statuses, which openleadr's server cannot read by itself); oadrPoll, oadrRequestEvent,
+oadrCreatedEvent and oadrUpdateReport are wrapped around openleadr's own handlers
+(re-registration requests, kept-listed events, no second delivery of the same list, opt
+responses recorded, statuses made readable); EiOpt is answered here because
 openleadr's server leaves it out.
 """
 
@@ -16,6 +18,7 @@ from typing import Any
 from openleadr import utils
 
 from sim.vtn_events import EventControl, OptRecord, ReportRecord
+from sim.vtn_records import StatusRecord
 
 Message = tuple[str, dict[str, Any]]
 _Handler = Callable[[dict[str, Any]], Awaitable[Message]]
@@ -27,6 +30,7 @@ class ServiceHooks(EventControl):
     report_sampling: timedelta
     distribute_every_poll: bool
     reports: list[ReportRecord]
+    statuses: list[StatusRecord]
     opts: list[OptRecord]
     _reregister: set[str]
 
@@ -42,15 +46,15 @@ class ServiceHooks(EventControl):
         scale: str | None,
         min_sampling_interval: timedelta | None,
         max_sampling_interval: timedelta | None,
-    ) -> tuple[Callable[[list[tuple[datetime, float]]], None], timedelta] | None:
-        if measurement == "Status":  # TELEMETRY_STATUS is not requested
-            return None
+    ) -> tuple[Callable[[list[tuple[datetime, Any]]], None], timedelta]:
         sampling = self.report_sampling
         # A granularity outside the VEN's offered range makes openleadr drop the report.
         if isinstance(min_sampling_interval, timedelta):
             sampling = max(sampling, min_sampling_interval)
         if isinstance(max_sampling_interval, timedelta) and max_sampling_interval > timedelta():
             sampling = min(sampling, max_sampling_interval)
+        if measurement == "Status":  # what openleadr's server calls TELEMETRY_STATUS
+            return partial(self._on_status_values, ven_id, resource_id), sampling
         return partial(self._on_report_values, ven_id, resource_id, measurement, unit), sampling
 
     def _on_report_values(
@@ -65,6 +69,37 @@ class ServiceHooks(EventControl):
             self.reports.append(
                 ReportRecord(ven_id, resource_id, measurement, unit, dtstart, float(value))
             )
+
+    def _on_status_values(
+        self, ven_id: str, resource_id: str | None, values: list[tuple[datetime, Any]]
+    ) -> None:
+        for dtstart, status in values:
+            if not isinstance(status, dict):
+                continue  # a float in a status report: nothing to record
+            state = status.get("load_control_state")
+            offset = state.get("level_offset") if isinstance(state, dict) else None
+            level = offset.get("current") if isinstance(offset, dict) else None
+            self.statuses.append(
+                StatusRecord(
+                    ven_id,
+                    resource_id,
+                    dtstart,
+                    online=bool(status.get("online")),
+                    manual_override=bool(status.get("manual_override")),
+                    level=None if level is None else int(level),
+                )
+            )
+
+    async def _on_update_report(self, original: _Handler, payload: dict[str, Any]) -> Message:
+        # openleadr's handler hands report_payload["value"] to the report's callback
+        # (report_service.py:238-246); a parsed oadrPayloadResourceStatus has no "value" and
+        # would fail there, so the parsed status becomes the value.
+        for report in payload.get("reports") or []:
+            for interval in report.get("intervals") or []:
+                body = interval.get("report_payload") if isinstance(interval, dict) else None
+                if isinstance(body, dict) and "payload_resource_status" in body:
+                    body["value"] = body.pop("payload_resource_status")
+        return await original(payload)
 
     # ------------------------------------------------------------ service hooks
 

@@ -1,4 +1,4 @@
-"""What the simulated VTN (``sim.vtn.SimVtn``) records: VENs, reports and opt responses.
+"""What the simulated VTN (``sim.vtn.SimVtn``) records: VENs, reports, statuses and opts.
 
 Each record is a plain dataclass; :func:`to_json` turns one into a JSON-ready dict.
 """
@@ -15,7 +15,7 @@ def iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def to_json(record: ReportRecord | OptRecord | VenRecord) -> dict[str, Any]:
+def to_json(record: ReportRecord | StatusRecord | OptRecord | VenRecord) -> dict[str, Any]:
     """Return a record as a JSON-ready dict (datetimes as ISO 8601 UTC with ``Z``)."""
     return {k: iso(v) if isinstance(v, datetime) else v for k, v in asdict(record).items()}
 
@@ -30,6 +30,23 @@ class ReportRecord:
     unit: str | None
     dtstart: datetime
     value: float
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRecord:
+    """One status received from a VEN.
+
+    A 2.0b TELEMETRY_STATUS value (``oadrPayloadResourceStatus``) or a 3.x ``status`` report
+    (OPERATING_STATE, SIMPLE_LEVEL). ``level`` is the load control state's level offset (3.x:
+    SIMPLE_LEVEL), None when the VEN sent none.
+    """
+
+    ven_id: str
+    resource_id: str | None
+    dtstart: datetime
+    online: bool
+    manual_override: bool
+    level: int | None
 
 
 @dataclass(frozen=True, slots=True)

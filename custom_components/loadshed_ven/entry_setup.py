@@ -24,10 +24,11 @@ from .bus_events import SOURCE_SCHEDULE, BusEvents
 from .const import DOMAIN, LOGGER
 from .coordinator import LoadshedCoordinator, Topic
 from .data import EntryShape, LoadshedConfigEntry, LoadshedData, stack_registry
-from .engine.event_history import EventHistory
+from .engine.event_history import EventHistory, EventStatus
 from .engine.points import OverridePoint
 from .engine.schedule import Schedule, StableOffset
 from .engine.shed import ShedController
+from .engine.status import VenStatus, ven_status
 from .engine.verification import ShedVerifier
 from .level_driver import LevelDriver, release_window_option
 from .operator_actions import OperatorActions
@@ -123,7 +124,8 @@ async def _async_wire(
             settings.vtn,
             files,
             vtn,
-            lambda: None if meter.latest_kw is None else meter.latest_kw * 1000.0,
+            meter_power=lambda: None if meter.latest_kw is None else meter.latest_kw * 1000.0,
+            status=lambda: _building_status(controller, driver, history),
         )
     except BaseException:
         await meter.async_shutdown()
@@ -166,6 +168,15 @@ async def _async_wire(
         repairs=repairs,
         shape=shape,
     )
+
+
+def _building_status(
+    controller: ShedController, driver: LevelDriver, history: EventHistory
+) -> VenStatus:
+    """The building as one OpenADR resource, for the VTN's status reports."""
+    current = history.current(dt_util.utcnow())
+    opted_out = current is not None and current.status is EventStatus.OPTED_OUT
+    return ven_status(controller.states(), level=driver.level, opted_out=opted_out)
 
 
 async def _acquire_stack(hass: HomeAssistant, settings: EntrySettings) -> StackHandle:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
+from .engine.status import VenStatus
 from .openadr.errors import VtnError
 from .openadr.events import OptType
 from .openadr.registration import RegistrationInfo
@@ -75,9 +76,15 @@ def create_transport(
     vtn: VtnSettings,
     files: TlsFiles,
     inbox: VenCallbacks,
+    *,
     meter_power: Callable[[], float | None],
+    status: Callable[[], VenStatus | None],
 ) -> VenTransport:
-    """The transport for the entry's OpenADR version, wired to ``inbox``; not started."""
+    """The transport for the entry's OpenADR version, wired to ``inbox``; not started.
+
+    ``meter_power`` is the live power in W and ``status`` the building's status, each None
+    when unknown (nothing is then reported).
+    """
     on_event: Callable[[Mapping[str, Any]], Awaitable[OptType]] = inbox.handle_event
     if vtn.ven3 is not None:
         return Ven3Connection(
@@ -89,6 +96,7 @@ def create_transport(
             on_connected=inbox.handle_connection,
             on_auth_refused=inbox.handle_auth_refused,
             meter_power=meter_power,
+            status=status,
         )
     return VenConnection(
         vtn.ven(files),
@@ -98,4 +106,5 @@ def create_transport(
         on_connected=inbox.handle_connection,
         on_cert_refused=inbox.handle_auth_refused,
         meter_power=meter_power,
+        status=status,
     )

@@ -240,3 +240,22 @@ async def test_either_vtn_version_gives_the_same_entities(
     entries = er.async_entries_for_config_entry(registry, init_integration.entry_id)
     keys = sorted((e.domain, e.translation_key or "") for e in entries)
     assert keys == EXPECTED_ENTITIES, keys
+
+
+@OPENADR_VERSIONS
+async def test_the_vtn_hears_the_buildings_status(
+    building: SimBuilding, init_integration: MockConfigEntry
+) -> None:
+    """TELEMETRY_STATUS (2.0b) or the status report (3.x): the level followed, then an
+    operator's release of one point as a manual override."""
+    data: LoadshedData = init_integration.runtime_data
+    building.vtn.add_event(level=2, duration=timedelta(minutes=30))
+    await wait_for(lambda: _setpoints(building) == [80.0] * 4, what="shed")
+
+    def heard() -> list[tuple[bool, bool, int | None]]:
+        return [(s.online, s.manual_override, s.level) for s in building.vtn.statuses]
+
+    await wait_for(lambda: (True, False, 2) in heard(), timeout=20, what="level 2 at the VTN")
+    key = data.point_states()[0].point.key
+    await data.actions.release_point(key)
+    await wait_for(lambda: heard()[-1] == (True, True, 2), timeout=20, what="manual override")

@@ -114,6 +114,7 @@ class VenClient(RegistrationExchange):
         self._had_contact = False
         self._stopped = False
         self._logged: set[str] = set()
+        self.add_hook("before_send_xml", self._repair_report_requests)
 
     # ------------------------------------------------------------------ transport
 
@@ -232,6 +233,11 @@ class VenClient(RegistrationExchange):
         )
         await super().create_report(response_payload)
         reports.enforce_limit(self.report_requests)
+
+    def _repair_report_requests(self, message: str) -> None:
+        """Each report request keeps its own report's r_ids (see ``reports.keep_own_r_ids``)."""
+        if "oadrCreatedReport" in message:
+            reports.keep_own_r_ids(list(self.reports or []), list(self.report_requests or []))
 
     def _drop_report_state(self) -> None:
         for request in self.report_requests or []:

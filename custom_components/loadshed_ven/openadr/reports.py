@@ -79,3 +79,22 @@ def enforce_limit(active: list[dict[str, Any]]) -> None:
             old.get("report_request_id"),
             MAX_REPORT_REQUESTS,
         )
+
+
+def keep_own_r_ids(offered: list[Any], requests: list[dict[str, Any]]) -> None:
+    """Give each report request only the r_ids of its own report.
+
+    openleadr 0.5.36's ``create_report`` makes one r_id list for all the requests of a
+    message (openleadr/client.py:727, ``requested_r_ids``), so with two reports offered
+    (usage and status), each request would ask for the other report's r_id too: an ERROR "No
+    callback found" per sample and, when the VTN asks for more than one sample per report, a
+    report waiting for twice the samples. The requests are complete when their
+    oadrCreatedReport is sent (openleadr/client.py:829-841), before any report job runs: the
+    client repairs them then.
+    """
+    by_id = {report.report_specifier_id: report for report in offered}
+    for request in requests:
+        report = by_id.get(request.get("report_specifier_id"))
+        if report is not None:
+            own = {description.r_id for description in report.report_descriptions}
+            request["r_ids"] = [r_id for r_id in request.get("r_ids") or [] if r_id in own]

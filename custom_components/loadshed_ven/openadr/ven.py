@@ -1,9 +1,9 @@
 """The product's OpenADR 2.0b VEN: one long-lived connection to the VTN.
 
 :class:`VenConnection` registers (retrying with capped exponential backoff while the VTN is
-down), polls, hands every new or changed event to one async callback, reports real power, tracks
-connectivity and re-registers when the VTN asks, all in the caller's event loop and from a
-single background task.
+down), polls, hands every new or changed event to one async callback, reports real power and
+the resource status, tracks connectivity and re-registers when the VTN asks, all in the
+caller's event loop and from a single background task.
 """
 
 from __future__ import annotations
@@ -14,13 +14,12 @@ import math
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-from openleadr import enums, objects
-
+from ..engine.status import VenStatus
 from .client import ClientListener, VenClient
 from .errors import (
     VtnCannotConnect,
@@ -42,6 +41,7 @@ from .factory import (
     ven_fingerprint,
 )
 from .registration import RegistrationInfo
+from .status_report import add_power_report, add_status_report, install
 from .xml_compat import parse_message
 
 __all__ = [
@@ -100,7 +100,9 @@ class VenConnection(ClientListener):
     gets the normalised ids of an oadrDistributeEvent whenever they differ from the previous
     list, before the events are handled (an id that disappears is an implied cancellation).
     ``meter_power`` returns the latest real power in W, or None when unknown (no
-    sample is then reported). ``on_connected`` is called whenever :attr:`connected` changes.
+    sample is then reported). ``status`` returns the resource status for a TELEMETRY_STATUS
+    report, or None when unknown (no status is then reported). ``on_connected`` is called
+    whenever :attr:`connected` changes.
     ``on_cert_refused`` hears every refusal of the VEN's client certificate (it keeps retrying).
     """
 
@@ -114,6 +116,7 @@ class VenConnection(ClientListener):
         on_connected: Callable[[bool], None] | None = None,
         on_cert_refused: Callable[[VtnClientCertRefused], None] | None = None,
         meter_power: Callable[[], float | None] | None = None,
+        status: Callable[[], VenStatus | None] | None = None,
         resource_id: str = DEFAULT_RESOURCE_ID,
         backoff: Backoff | None = None,
         failures_before_offline: int = 2,
@@ -126,6 +129,7 @@ class VenConnection(ClientListener):
         self._on_connected = on_connected
         self._on_cert_refused = on_cert_refused
         self._meter_power = meter_power
+        self._status = status
         self._resource_id = resource_id
         self._backoff = backoff or Backoff()
         self._failures_before_offline = max(1, failures_before_offline)
@@ -260,6 +264,7 @@ class VenConnection(ClientListener):
                 (interval["dtstart"], float(interval["report_payload"]["value"]))
                 for report in payload.get("reports") or []
                 for interval in report.get("intervals") or []
+                if "value" in interval["report_payload"]  # not a status
             ]
         except Exception:  # diagnostics must never break reporting
             _LOGGER.debug("Could not read the values of a report sent to the VTN", exc_info=True)
@@ -307,6 +312,8 @@ class VenConnection(ClientListener):
     async def _connect(self) -> bool:
         """One registration attempt with a fresh client; True once registered and polling."""
         self.attempts += 1
+        if self._status is not None:
+            await self._run_blocking(install)  # once; blocking: reads openleadr's templates
         try:
             client = await create_client(self._settings, self._run_blocking)
         except VtnError as err:
@@ -316,8 +323,10 @@ class VenConnection(ClientListener):
         client.book = EventBook(self._handle_event, self._on_event_ids)
         client.refused_warned = self._refused_warned
         if self._meter_power is not None:
-            _add_power_report(client, self._sample, self._resource_id)
+            add_power_report(client, self._sample, self._resource_id)
             client.add_hook("before_send_xml", self._record_report)
+        if self._status is not None:
+            add_status_report(client, self._status, self._resource_id)
         self._client = client
         try:
             async with asyncio.timeout(self._start_timeout):
@@ -377,26 +386,3 @@ class VenConnection(ClientListener):
         if client is None or client.registration_id is None:
             raise VtnCannotConnect("Not registered with the VTN.")
         await client.send_opt(event_id, opt_type)
-
-
-def _add_power_report(
-    client: VenClient, callback: Callable[[], list[tuple[Any, float]]], resource_id: str
-) -> None:
-    """Offer TELEMETRY_USAGE real power in W at any sampling rate from 1 s to 1 h.
-
-    ``callback`` returns ``[(utc_datetime, watts)]`` or ``[]`` when there is no value: a list
-    return never trips APScheduler's error log and an empty one adds no sample.
-    """
-    client.add_report(
-        callback=callback,
-        resource_id=resource_id,
-        # A copy: add_report writes the scale into the measurement it is given.
-        measurement=replace(enums.MEASUREMENTS.POWER_REAL),
-        data_collection_mode="incremental",
-        report_name=enums.REPORT_NAME.TELEMETRY_USAGE,
-        report_duration=timedelta(hours=1),
-        sampling_rate=objects.SamplingRate(
-            min_period=timedelta(seconds=1), max_period=timedelta(hours=1), on_change=False
-        ),
-        scale="none",
-    )

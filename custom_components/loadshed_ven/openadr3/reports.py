@@ -2,7 +2,9 @@
 
 3.x has no opt object; a VEN states its opt as an OPERATING_STATE report on the event
 (``RUNNING_NORMAL`` opted in, ``RUNNING_OPTED_OUT`` opted out). Meter readings answer an
-event's DEMAND or USAGE report descriptor with the live power, in the units it asks for.
+event's DEMAND or USAGE report descriptor with the live power, in the units it asks for. The
+building's status (:class:`~..engine.status.VenStatus`) goes as a ``status`` report of
+OPERATING_STATE and SIMPLE_LEVEL whenever it changes during an event.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from ..engine.status import VenStatus
 from ..openadr.events import OptType
 
 METER_TYPES = frozenset({"DEMAND", "USAGE"})
 OPT_REPORT_NAME = "opt"
 METER_REPORT_NAME = "meter"
+STATUS_REPORT_NAME = "status"
 AGGREGATED = "AGGREGATED_REPORT"
 OPT_STATES: dict[str, str] = {"optIn": "RUNNING_NORMAL", "optOut": "RUNNING_OPTED_OUT"}
 # Descriptors read per event: a VTN has no reason to ask for more.
@@ -71,6 +75,38 @@ def opt_report(
         start=now,
         value=OPT_STATES[opt],
     )
+
+
+def status_report(
+    *, program_id: str, event_id: str, client_name: str, status: VenStatus, now: datetime
+) -> dict[str, Any]:
+    """The building's status during ``event_id``: OPERATING_STATE and the SIMPLE_LEVEL it follows.
+
+    The 3.x counterpart of 2.0b's TELEMETRY_STATUS (online, manual override, load control
+    state): offline is ``SGD_ERROR_CONDITION``, a manual override ``RUNNING_OPTED_OUT``.
+    """
+    kinds = ("OPERATING_STATE", "SIMPLE_LEVEL")
+    values: tuple[str | int, ...] = (status.operating_state, status.level)
+    payloads = [
+        {"type": kind, "values": [value]} for kind, value in zip(kinds, values, strict=True)
+    ]
+    return {
+        "objectType": "REPORT",
+        "programID": program_id,
+        "eventID": event_id,
+        "clientName": client_name,
+        "reportName": STATUS_REPORT_NAME,
+        "payloadDescriptors": [
+            {"objectType": "REPORT_PAYLOAD_DESCRIPTOR", "payloadType": p["type"]} for p in payloads
+        ],
+        "resources": [
+            {
+                "resourceName": AGGREGATED,
+                "intervalPeriod": {"start": rfc3339(now), "duration": "PT0S"},
+                "intervals": [{"id": 0, "payloads": payloads}],
+            }
+        ],
+    }
 
 
 def meter_requests(event: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -1,4 +1,3 @@
-# Over 400 lines: the poll loop, its event book and its reports share one state object.
 """The product's OpenADR 3.x VEN: one long-lived polling session with a 3.x VTN.
 
 :class:`Ven3Connection` has the public surface of the 2.0b ``VenConnection``: it logs in
@@ -12,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,6 +20,7 @@ from typing import Any
 import aiohttp
 
 from ..engine.event_plan import CANCELLED
+from ..engine.status import VenStatus
 from ..openadr.errors import VtnCannotConnect, VtnError, VtnMessageRefused
 from ..openadr.events import OptType, is_completed
 from ..openadr.factory import RunBlocking
@@ -33,13 +31,13 @@ from .auth import TokenSource
 from .errors import VtnCredentialsRefused, VtnForbidden, VtnProgramNotFound
 from .events import event_id_of, refusal, to_engine_event
 from .http import PAGE_SIZE, VtnHttp, find_programs, list_all
-from .reports import meter_report, meter_requests, opt_report
+from .live_reports import HeldEvent, LiveReports
+from .reports import opt_report
 
 _LOGGER = logging.getLogger(__name__)
 
 EventCallback = Callable[[Mapping[str, Any]], Awaitable[OptType]]
 DEFAULT_RESOURCE_ID = "main_meter"
-RECENT_REPORTS = 50
 VALIDATE_TIMEOUT_SECONDS = 15.0
 # Failures that new credentials or the VTN operator must fix: log in again, with backoff.
 _LOGIN_AGAIN = (VtnCredentialsRefused, VtnForbidden, VtnProgramNotFound)
@@ -57,19 +55,6 @@ class Ven3Settings:
     ven_name: str
     program: str | None = None
     poll_interval: timedelta = timedelta(seconds=30)
-
-
-@dataclass(slots=True)
-class _Held:
-    """What the VEN holds for one listed event (``event`` None: it was refused)."""
-
-    raw: object
-    program_id: str | None
-    mod: int | None
-    event: dict[str, Any] | None
-    opt: OptType
-    answered: bool = False
-    report_failed: bool = False
 
 
 async def validate(
@@ -112,6 +97,7 @@ class Ven3Connection:
         on_connected: Callable[[bool], None] | None = None,
         on_auth_refused: Callable[[VtnCredentialsRefused], None] | None = None,
         meter_power: Callable[[], float | None] | None = None,
+        status: Callable[[], VenStatus | None] | None = None,
         resource_id: str = DEFAULT_RESOURCE_ID,
         backoff: Backoff | None = None,
         failures_before_offline: int = 2,
@@ -122,7 +108,6 @@ class Ven3Connection:
         self._on_event_ids = on_event_ids
         self._on_connected = on_connected
         self._on_auth_refused = on_auth_refused
-        self._meter_power = meter_power
         self._resource_id = resource_id
         self._backoff = backoff or Backoff()
         self._failures_before_offline = max(1, failures_before_offline)
@@ -132,17 +117,18 @@ class Ven3Connection:
         self._http = VtnHttp(session, settings.base_url, self._auth, run_blocking=run_blocking)
         self._task: asyncio.Task[None] | None = None
         self._programs: tuple[str, ...] | None = None
-        self._held: dict[str, _Held] = {}
+        self._held: dict[str, HeldEvent] = {}
         self._last_ids: frozenset[str] | None = None
         self._logged: set[object] = set()
         self._connected = False
         self._failures = 0
-        self._meter_failed = False
         self._problem: str | None = None
         self.last_contact: datetime | None = None
         self.last_error: VtnError | None = None
         self.attempts = 0
-        self._recent_reports: deque[tuple[datetime, float]] = deque(maxlen=RECENT_REPORTS)
+        self._live = LiveReports(
+            self._http, settings.ven_name, resource_id, meter_power=meter_power, status=status
+        )
 
     # ---------------------------------------------------------------- state
 
@@ -162,7 +148,7 @@ class Ven3Connection:
     @property
     def recent_reports(self) -> tuple[tuple[datetime, float], ...]:
         """The last meter values sent to the VTN, oldest first: (sample time, W)."""
-        return tuple(self._recent_reports)
+        return tuple(self._live.recent)
 
     def _set_connected(self, value: bool, *, stopping: bool = False) -> None:
         if value == self._connected:
@@ -268,14 +254,14 @@ class Ven3Connection:
                 )
         self._contact()
         await self._take(listing)
-        await self._report_meter()
+        await self._live.send(self._held)
 
     async def _take(self, listing: list[Any]) -> None:
         ids = frozenset(i for raw in listing if (i := event_id_of(raw)) is not None)
         if ids != self._last_ids and self._on_event_ids is not None:
             self._on_event_ids(ids)
         self._last_ids = ids
-        kept: dict[str, _Held] = {}
+        kept: dict[str, HeldEvent] = {}
         logged: set[object] = set()
         for n, raw in enumerate(listing, 1):
             event_id = event_id_of(raw)
@@ -297,7 +283,7 @@ class Ven3Connection:
         self._held = kept
         self._logged &= logged  # a refusal is logged again after it left the list
 
-    async def _handle(self, event_id: str, raw: object, held: _Held | None) -> _Held:
+    async def _handle(self, event_id: str, raw: object, held: HeldEvent | None) -> HeldEvent:
         previous = held.mod if held is not None else None
         translated = to_engine_event(raw, self._settings.ven_name, previous)
         program = raw.get("programID") if isinstance(raw, Mapping) else None
@@ -305,7 +291,7 @@ class Ven3Connection:
         reason = refusal(translated)
         if reason is not None:
             self._log_refused((event_id, previous), event_id, reason)
-            return _Held(raw, program_id, previous, None, "optOut")
+            return HeldEvent(raw, program_id, previous, None, "optOut")
         opt: OptType = "optOut"
         try:
             # A read-only view, not a copy: an event may hold thousands of intervals.
@@ -317,7 +303,7 @@ class Ven3Connection:
             opt = "optOut"
         await asyncio.sleep(0)  # many events in one listing: let other callbacks run
         mod = translated["event_descriptor"]["modification_number"]
-        return _Held(raw, program_id, mod, translated, opt)
+        return HeldEvent(raw, program_id, mod, translated, opt)
 
     def _log_refused(self, key: object, event_id: str | None, reason: str | None) -> None:
         if key in self._logged:
@@ -325,7 +311,7 @@ class Ven3Connection:
         self._logged.add(key)
         _LOGGER.warning("Refused event %r from the VTN: %s", event_id or "(no id)", reason)
 
-    async def _answer(self, event_id: str, held: _Held) -> None:
+    async def _answer(self, event_id: str, held: HeldEvent) -> None:
         """Send the opt for this event version (retried each poll until the VTN takes it)."""
         event = held.event
         if held.program_id is None or (
@@ -341,7 +327,7 @@ class Ven3Connection:
                 _LOGGER.warning("Cannot send the opt for event %r (will retry): %s", event_id, err)
             held.report_failed = True
 
-    async def _send_opt_report(self, event_id: str, held: _Held) -> None:
+    async def _send_opt_report(self, event_id: str, held: HeldEvent) -> None:
         assert held.program_id is not None
         now = datetime.now(UTC)
         body = opt_report(
@@ -353,56 +339,6 @@ class Ven3Connection:
         )
         await self._http.post("/reports", body)
         held.answered = True
-
-    # ---------------------------------------------------------- meter
-
-    def _sample(self) -> float | None:
-        """The live meter power in W, or None when unknown (never made up)."""
-        if self._meter_power is None:
-            return None
-        try:
-            value = self._meter_power()
-        except Exception:  # a failing meter callback must not break polling
-            if not self._meter_failed:
-                _LOGGER.exception("The meter callback failed; no reading is reported")
-            self._meter_failed = True
-            return None
-        self._meter_failed = False
-        if value is None or isinstance(value, bool) or not isinstance(value, int | float):
-            return None
-        return float(value) if math.isfinite(value) else None
-
-    async def _report_meter(self) -> None:
-        """One reading for every active event that asks for DEMAND or USAGE."""
-        watts = self._sample()
-        if watts is None:
-            return
-        now = datetime.now(UTC)
-        sent = False
-        for event_id, held in self._held.items():
-            event = held.event
-            if event is None or held.program_id is None or not _active(event, now):
-                continue
-            raw = held.raw if isinstance(held.raw, Mapping) else {}
-            for kind, unit in meter_requests(raw):
-                body = meter_report(
-                    program_id=held.program_id,
-                    event_id=event_id,
-                    client_name=self._settings.ven_name,
-                    resource=self._resource_id,
-                    kind=kind,
-                    unit=unit,
-                    watts=watts,
-                    sampled=now,
-                )
-                try:
-                    await self._http.post("/reports", body)
-                except VtnError as err:
-                    _LOGGER.debug("Meter report for event %r failed: %s", event_id, err)
-                else:
-                    sent = True
-        if sent:
-            self._recent_reports.append((now, watts))
 
     # ---------------------------------------------------------- operator
 
@@ -434,11 +370,3 @@ def _same(old: object, new: object) -> bool:
         return bool(old == new)
     except RecursionError:  # absurdly deep JSON: count it as changed (and refuse it)
         return False
-
-
-def _active(event: dict[str, Any], now: datetime) -> bool:
-    """Whether ``now`` falls inside the event's active period (not cancelled)."""
-    if event["event_descriptor"]["event_status"] == CANCELLED:
-        return False
-    start = event["active_period"]["dtstart"]
-    return isinstance(start, datetime) and start <= now and not is_completed(event, now)
