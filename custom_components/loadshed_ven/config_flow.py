@@ -16,7 +16,6 @@ from typing import Any
 
 import voluptuous as vol
 from homeassistant.config_entries import (
-    SOURCE_RECONFIGURE,
     ConfigEntry,
     ConfigFlowResult,
     ConfigSubentryData,
@@ -95,36 +94,6 @@ class LoadshedConfigFlow(VtnSteps, domain=DOMAIN):
     def async_get_options_flow(config_entry: ConfigEntry) -> OptionsFlow:
         """The shed policy, applied to the running entry without a reload."""
         return PolicyOptionsFlow()
-
-    # ---- helpers --------------------------------------------------------------------------
-
-    @property
-    def _reconfiguring(self) -> bool:
-        return self.source == SOURCE_RECONFIGURE
-
-    def _defaults(self) -> Mapping[str, Any]:
-        """Values to pre-fill: the draft, else the entry being reconfigured."""
-        if self._reconfiguring:
-            entry = self._get_reconfigure_entry()
-            return {**entry.data, **entry.options, **self._data}
-        return self._data
-
-    def _form(
-        self,
-        step_id: str,
-        schema: vol.Schema,
-        errors: dict[str, str] | None = None,
-        placeholders: dict[str, str] | None = None,
-        user_input: Mapping[str, Any] | None = None,
-    ) -> ConfigFlowResult:
-        return self.async_show_form(
-            step_id=step_id,
-            data_schema=self.add_suggested_values_to_schema(
-                schema, {**self._defaults(), **(user_input or {})}
-            ),
-            errors=errors,
-            description_placeholders=placeholders,
-        )
 
     # ---- step 2: BACnet ------------------------------------------------------------------
 

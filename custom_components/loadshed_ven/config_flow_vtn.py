@@ -45,9 +45,22 @@ STEP_OPENADR_3 = "openadr3"
 
 
 class VtnSteps(ConfigFlow):
-    """The VTN steps of :class:`~.config_flow.LoadshedConfigFlow`."""
+    """The VTN steps of :class:`~.config_flow.LoadshedConfigFlow`, and the form helpers."""
 
     _data: dict[str, Any]
+
+    # ---- helpers shared by every step of the flow ------------------------------------------
+
+    @property
+    def _reconfiguring(self) -> bool:
+        return self.source == SOURCE_RECONFIGURE
+
+    def _defaults(self) -> Mapping[str, Any]:
+        """Values to pre-fill: the draft, else the entry being reconfigured."""
+        if self._reconfiguring:
+            entry = self._get_reconfigure_entry()
+            return {**entry.data, **entry.options, **self._data}
+        return self._data
 
     def _form(
         self,
@@ -57,7 +70,14 @@ class VtnSteps(ConfigFlow):
         placeholders: dict[str, str] | None = None,
         user_input: Mapping[str, Any] | None = None,
     ) -> ConfigFlowResult:
-        raise NotImplementedError
+        return self.async_show_form(
+            step_id=step_id,
+            data_schema=self.add_suggested_values_to_schema(
+                schema, {**self._defaults(), **(user_input or {})}
+            ),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
 
     async def async_step_bacnet(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """The next step (the BACnet interface)."""
@@ -65,7 +85,7 @@ class VtnSteps(ConfigFlow):
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Which OpenADR version the VTN speaks; reconfiguration keeps the entry's."""
-        if self.source == SOURCE_RECONFIGURE:
+        if self._reconfiguring:
             if openadr_version(self._get_reconfigure_entry().data) == OPENADR_3:
                 return await self.async_step_openadr3()
             return await self.async_step_openadr2()
