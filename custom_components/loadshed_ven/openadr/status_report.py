@@ -32,6 +32,7 @@ from openleadr import enums, objects
 
 from ..engine.status import VenStatus
 from .client import VenClient
+from .readings import Reading, plain_status
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -184,29 +185,12 @@ class StatusSampler:
     """
 
     def __init__(self, status: Callable[[], VenStatus | None]) -> None:
-        self._status = status
-        self._failed = False
+        self._status = Reading(status, plain_status, "status")
 
     def __call__(self) -> list[tuple[datetime, VenStatus]]:
         """Sample the status now."""
-        try:
-            status = self._status()
-            if status is None:
-                return []
-            # Plain types: a value the template cannot format would end openleadr's sender.
-            status = VenStatus(
-                online=bool(status.online),
-                manual_override=bool(status.manual_override),
-                level=int(status.level),
-                curtailed=bool(status.curtailed),
-            )
-        except Exception:  # a failing status callback must not break reporting
-            if not self._failed:
-                _LOGGER.exception("The status callback failed; no status is reported")
-            self._failed = True
-            return []
-        self._failed = False
-        return [(datetime.now(UTC), status)]
+        status = self._status()
+        return [] if status is None else [(datetime.now(UTC), status)]
 
 
 def add_status_report(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -40,6 +39,7 @@ from .factory import (
     validate,
     ven_fingerprint,
 )
+from .readings import Reading, watts
 from .registration import RegistrationInfo
 from .status_report import add_power_report, add_status_report, install
 from .xml_compat import parse_message
@@ -139,7 +139,7 @@ class VenConnection(ClientListener):
         self._lost: asyncio.Event | None = None
         self._connected = False
         self._failures = 0
-        self._meter_failed = False
+        self._power = Reading(meter_power, watts, "meter")
         # The registration failure last warned about, so a repeated one is not logged again.
         self._registration_problem: str | None = None
         # Kinds of refused VTN messages warned about; shared by every client of this VEN.
@@ -232,25 +232,8 @@ class VenConnection(ClientListener):
 
     def _sample(self) -> list[tuple[datetime, float]]:
         """The meter sample for a report: a list, empty when the value is unknown."""
-        if self._meter_power is None:
-            return []
-        try:
-            value = self._meter_power()
-        except Exception:  # a failing meter callback must not break reporting
-            if not self._meter_failed:
-                _LOGGER.exception("The meter callback failed; no sample is reported")
-            self._meter_failed = True
-            return []
-        self._meter_failed = False
-        if value is None or isinstance(value, bool):
-            return []
-        try:
-            watts = float(value)
-        except (TypeError, ValueError):
-            return []
-        if not math.isfinite(watts):
-            return []
-        return [(datetime.now(UTC), watts)]
+        value = self._power()
+        return [] if value is None else [(datetime.now(UTC), value)]
 
     def _record_report(self, message: str) -> None:
         """Keep the values of an oadrUpdateReport about to be sent (read from the message)."""

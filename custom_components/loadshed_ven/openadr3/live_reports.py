@@ -9,7 +9,6 @@ may fail or know nothing: nothing is then reported, never a made-up value.
 from __future__ import annotations
 
 import logging
-import math
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from ..engine.event_plan import CANCELLED
 from ..engine.status import VenStatus
 from ..openadr.errors import VtnError
 from ..openadr.events import OptType, is_completed
+from ..openadr.readings import Reading, plain_status, watts
 from .http import VtnHttp
 from .reports import meter_report, meter_requests, status_report
 
@@ -58,42 +58,14 @@ class LiveReports:
         self._http = http
         self._client_name = client_name
         self._resource_id = resource_id
-        self._meter_power = meter_power
-        self._status = status
-        self._meter_failed = False
+        self._power = Reading(meter_power, watts, "meter")
+        self._status = Reading(status, plain_status, "status")
         self.recent: deque[tuple[datetime, float]] = deque(maxlen=RECENT_REPORTS)
-
-    def _sample(self) -> float | None:
-        """The live meter power in W, or None when unknown (never made up)."""
-        if self._meter_power is None:
-            return None
-        try:
-            value = self._meter_power()
-        except Exception:  # a failing meter callback must not break polling
-            if not self._meter_failed:
-                _LOGGER.exception("The meter callback failed; no reading is reported")
-            self._meter_failed = True
-            return None
-        self._meter_failed = False
-        if value is None or isinstance(value, bool) or not isinstance(value, int | float):
-            return None
-        return float(value) if math.isfinite(value) else None
-
-    def _current_status(self) -> VenStatus | None:
-        """The building's status now, or None when unknown (never made up)."""
-        if self._status is None:
-            return None
-        try:
-            found = self._status()
-        except Exception:  # a failing status callback must not break polling
-            _LOGGER.debug("The status callback failed; no status is reported", exc_info=True)
-            return None
-        return found if isinstance(found, VenStatus) else None
 
     async def send(self, held_events: Mapping[str, HeldEvent]) -> None:
         """For every active event: the status when it changed, and a reading if it asks."""
-        watts = self._sample()
-        status = self._current_status()
+        power = self._power()
+        status = self._status()
         now = datetime.now(UTC)
         sent = False
         for event_id, held in held_events.items():
@@ -114,7 +86,7 @@ class LiveReports:
                     _LOGGER.debug("Status report for event %r failed: %s", event_id, err)
                 else:
                     held.status_sent = status
-            if watts is None:
+            if power is None:
                 continue
             raw = held.raw if isinstance(held.raw, Mapping) else {}
             for kind, unit in meter_requests(raw):
@@ -125,7 +97,7 @@ class LiveReports:
                     resource=self._resource_id,
                     kind=kind,
                     unit=unit,
-                    watts=watts,
+                    watts=power,
                     sampled=now,
                 )
                 try:
@@ -134,8 +106,8 @@ class LiveReports:
                     _LOGGER.debug("Meter report for event %r failed: %s", event_id, err)
                 else:
                     sent = True
-        if sent and watts is not None:
-            self.recent.append((now, watts))
+        if sent and power is not None:
+            self.recent.append((now, power))
 
 
 def _active(event: dict[str, Any], now: datetime) -> bool:
