@@ -9,7 +9,7 @@ certificate (2.0b) or new client credentials (3.x).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import voluptuous as vol
@@ -20,6 +20,7 @@ from homeassistant.config_entries import (
     ConfigFlow,
     ConfigFlowResult,
 )
+from homeassistant.core import HomeAssistant
 
 from . import config_flow_schemas as schemas
 from . import validation
@@ -162,54 +163,60 @@ class VtnSteps(ConfigFlow):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """A new certificate and key, checked by a real registration with the VTN."""
-        entry = self._get_reauth_entry()
-        errors: dict[str, str] = {}
-        placeholders = {"vtn_url": str(entry.data.get(CONF_VTN_URL, ""))}
+        changes = None
         if user_input is not None:
-            material = {
+            changes = {
                 CONF_CERT: str(user_input.get(CONF_CERT, "")).strip(),
                 CONF_KEY: str(user_input.get(CONF_KEY, "")).strip(),
                 CONF_PASSPHRASE: user_input.get(CONF_PASSPHRASE) or None,
             }
-            vtn = {**entry.data, **material}
-            try:
-                await validation.validate_vtn(self.hass, vtn)
-            except FlowError as err:
-                errors[err.field] = err.key
-                placeholders.update(err.placeholders)
-            else:
-                return self._reauthenticated(entry, vtn)
-        return self.async_show_form(
-            step_id="reauth_confirm",
-            data_schema=self.add_suggested_values_to_schema(schemas.REAUTH, user_input or {}),
-            errors=errors,
-            description_placeholders=placeholders,
+        return await self._reauth_form(
+            "reauth_confirm", schemas.REAUTH, changes, validation.validate_vtn, user_input or {}
         )
 
     async def async_step_reauth_openadr3(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """New OAuth2 client credentials, checked by a real login with the VTN."""
-        entry = self._get_reauth_entry()
-        errors: dict[str, str] = {}
-        placeholders = {"vtn_url": str(entry.data.get(CONF_VTN_URL, ""))}
+        changes = None
         if user_input is not None:
-            vtn = {
-                **entry.data,
+            changes = {
                 CONF_CLIENT_ID: str(user_input.get(CONF_CLIENT_ID, "")).strip(),
                 CONF_CLIENT_SECRET: str(user_input.get(CONF_CLIENT_SECRET, "")),
             }
+        current = {CONF_CLIENT_ID: self._get_reauth_entry().data.get(CONF_CLIENT_ID, "")}
+        return await self._reauth_form(
+            "reauth_openadr3",
+            schemas.REAUTH_3,
+            changes,
+            validate_vtn3,
+            {**current, **(user_input or {})},
+        )
+
+    async def _reauth_form(
+        self,
+        step_id: str,
+        schema: vol.Schema,
+        changes: Mapping[str, Any] | None,
+        check: Callable[[HomeAssistant, Mapping[str, Any]], Awaitable[object]],
+        suggested: Mapping[str, Any],
+    ) -> ConfigFlowResult:
+        """Check the entry's data with ``changes`` for real; store it and restart, or ask again."""
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        placeholders = {"vtn_url": str(entry.data.get(CONF_VTN_URL, ""))}
+        if changes is not None:
+            vtn = {**entry.data, **changes}
             try:
-                await validate_vtn3(self.hass, vtn)
+                await check(self.hass, vtn)
             except FlowError as err:
                 errors[err.field] = err.key
                 placeholders.update(err.placeholders)
             else:
                 return self._reauthenticated(entry, vtn)
-        suggested = {CONF_CLIENT_ID: entry.data.get(CONF_CLIENT_ID, ""), **(user_input or {})}
         return self.async_show_form(
-            step_id="reauth_openadr3",
-            data_schema=self.add_suggested_values_to_schema(schemas.REAUTH_3, suggested),
+            step_id=step_id,
+            data_schema=self.add_suggested_values_to_schema(schema, suggested),
             errors=errors,
             description_placeholders=placeholders,
         )
