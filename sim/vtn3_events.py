@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sim.vtn_event_model import SimEvent
-from sim.vtn_events import digit_event_id
+from sim.vtn_events import new_event_id
 from sim.vtn_records import OptRecord, ReportRecord, StatusRecord, iso
 
 __all__ = [
@@ -160,10 +160,7 @@ class EventStore3:
         (party_id has no 3.x form). ``start_after`` becomes ``intervalPeriod.randomizeStart``.
         3.x has neither a test flag nor a response request: those two are kept for the summary.
         """
-        if event_id is None and self.digit_ids:
-            event_id = digit_event_id()
-        if event_id is not None and event_id in self._events:
-            raise ValueError(f"event {event_id} exists already")
+        event_id = new_event_id(self._events, event_id, digit_ids=self.digit_ids)
         event = SimEvent.create(
             ven_id,
             level=level,

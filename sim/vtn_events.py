@@ -8,6 +8,7 @@ The records (:mod:`sim.vtn_records`) are still imported from here too.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ __all__ = [
     "VenRecord",
     "digit_event_id",
     "iso",
+    "new_event_id",
     "to_json",
     "whole_seconds",
 ]
@@ -30,6 +32,20 @@ __all__ = [
 def digit_event_id() -> str:
     """Return a random all-digit event ID without a leading zero (as some VTNs number events)."""
     return str(10**11 + secrets.randbelow(9 * 10**11))
+
+
+def new_event_id(
+    events: Mapping[str, SimEvent], event_id: str | None, *, digit_ids: bool
+) -> str | None:
+    """The id a new event gets; raises ``ValueError`` when it is taken.
+
+    ``event_id`` if given, else all digits with ``digit_ids``, else None (a random hex id).
+    """
+    if event_id is None and digit_ids:
+        event_id = digit_event_id()
+    if event_id is not None and event_id in events:
+        raise ValueError(f"event {event_id} exists already")
+    return event_id
 
 
 class EventControl:
@@ -74,10 +90,7 @@ class EventControl:
         Events added one after the other without awaiting in between reach a VEN in one
         oadrDistributeEvent.
         """
-        if event_id is None and self.digit_ids:
-            event_id = digit_event_id()
-        if event_id is not None and event_id in self._events:
-            raise ValueError(f"event {event_id} exists already")
+        event_id = new_event_id(self._events, event_id, digit_ids=self.digit_ids)
         event = SimEvent.create(
             ven_id,
             level=level,
